@@ -1,0 +1,53 @@
+// Package issuer defines the Issuer contract that every backend CA brand
+// implements, and the Router that maps an order's profile to the brand that
+// signs it. Each brand lives in a sub-package (issuer/local, ...).
+package issuer
+
+import (
+	"context"
+	"crypto/x509"
+	"time"
+)
+
+// Request asks a brand to sign a CSR whose names were already validated by the gateway.
+type Request struct {
+	OrderID   string
+	CSR       *x509.CertificateRequest
+	DNSNames  []string  // the order's dns identifiers, as sent
+	IPs       []string  // the order's ip identifiers, as sent
+	NotBefore time.Time // zero: now
+	NotAfter  time.Time // zero: NotBefore + the profile's validity
+	Validity  time.Duration
+}
+
+// Result is either an issued chain (Chain non-empty) or a ticket to poll later.
+type Result struct {
+	// Chain is the PEM chain, leaf first.
+	Chain []byte
+	// Alternates are other PEM chains for the same leaf, each leaf first.
+	Alternates [][]byte
+	// Leaf is the parsed leaf of Chain.
+	Leaf *x509.Certificate
+	// Ticket identifies a pending issuance at the brand, for Poll.
+	Ticket string
+	// RetryAfter suggests when to Poll again.
+	RetryAfter time.Duration
+}
+
+// Product describes what a brand's product accepts.
+type Product struct {
+	Wildcard    bool
+	IP          bool
+	MaxNames    int
+	MaxValidity time.Duration
+	// CAAIdentities are the issuer domains that CAA records must allow.
+	CAAIdentities []string
+}
+
+// Issuer is a backend CA brand.
+type Issuer interface {
+	Submit(ctx context.Context, req Request) (Result, error)
+	Poll(ctx context.Context, ticket string) (Result, error)
+	Revoke(ctx context.Context, cert *x509.Certificate, reason int) error
+	Describe() Product
+}
