@@ -91,7 +91,10 @@ type Challenge struct {
 	Token     string    `json:"token"`
 	Status    string    `json:"status"`
 	Validated time.Time `json:"validated,omitzero"`
-	Error     *Problem  `json:"error,omitempty"`
+	// Started is when the current validation attempt began; a challenge left
+	// "processing" long after it (its instance died) is validated again.
+	Started time.Time `json:"started,omitzero"`
+	Error   *Problem  `json:"error,omitempty"`
 }
 
 // Authorization is an account's proof (pending or done) of control of one identifier.

@@ -7,7 +7,15 @@ package validation
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultHTTPPort    = 80
+	DefaultTLSALPNPort = 443
+	DefaultTimeout     = 10 * time.Second
 )
 
 // Challenge is what the validator needs to check one challenge.
@@ -42,6 +50,41 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Type, e.Detail) }
+
+// Validator checks challenges against the network. It is safe for concurrent
+// use; one Validator serves a whole worker pool.
+type Validator struct {
+	cfg      Config
+	resolver *Resolver
+	// checkAddr is the address policy applied to every address before it is
+	// dialled. It is a field rather than a direct call so that tests can
+	// accept their loopback servers while still refusing everything else.
+	checkAddr func(netip.Addr) error
+}
+
+// New returns a Validator for cfg, filling in the default ports and timeout
+// and setting up the DNS resolver (cfg.Resolver, else the first nameserver of
+// /etc/resolv.conf, else Go's system resolver).
+func New(cfg Config) *Validator {
+	if cfg.HTTPPort == 0 {
+		cfg.HTTPPort = DefaultHTTPPort
+	}
+	if cfg.TLSALPNPort == 0 {
+		cfg.TLSALPNPort = DefaultTLSALPNPort
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	v := &Validator{cfg: cfg, resolver: NewResolver(cfg.Resolver), checkAddr: CheckAddress}
+	if cfg.AllowPrivate {
+		v.checkAddr = func(netip.Addr) error { return nil }
+	}
+	return v
+}
+
+// Resolver returns the DNS resolver the Validator uses, so that related
+// checks (CAA, for one) see the same DNS view as the challenges.
+func (v *Validator) Resolver() *Resolver { return v.resolver }
 
 // Validate checks one challenge; it returns nil on success or an *Error.
 func (v *Validator) Validate(ctx context.Context, ch Challenge) error {
