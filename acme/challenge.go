@@ -1,0 +1,198 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/validation"
+)
+
+// staleValidation is how long a challenge may stay "processing" before it is
+// assumed that the instance validating it died, and it is validated again.
+const staleValidation = time.Minute
+
+// challengeJSON is the challenge resource of RFC 8555 §7.1.5.
+type challengeJSON struct {
+	Type      string   `json:"type"`
+	URL       string   `json:"url"`
+	Status    string   `json:"status"`
+	Token     string   `json:"token"`
+	Validated string   `json:"validated,omitempty"`
+	Error     *Problem `json:"error,omitempty"`
+}
+
+func (s *Server) renderChallenge(r *http.Request, a *storage.Authorization, c *storage.Challenge) challengeJSON {
+	out := challengeJSON{
+		Type:   c.Type,
+		URL:    s.baseURL(r) + challengePath + a.ID + "/" + c.ID,
+		Status: c.Status,
+		Token:  c.Token,
+		Error:  problemFromStored(c.Error),
+	}
+	if !c.Validated.IsZero() {
+		out.Validated = c.Validated.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func findChallenge(a *storage.Authorization, id string) *storage.Challenge {
+	for i := range a.Challenges {
+		if a.Challenges[i].ID == id {
+			return &a.Challenges[i]
+		}
+	}
+	return nil
+}
+
+// handleChallenge serves POST-as-GET and "respond to challenge" (RFC 8555 §7.5.1).
+// A validation that finishes within ValidationWait is answered in this very
+// response, so that a client polling once already sees the result.
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *request) *Problem {
+	vars := mux.Vars(r)
+	a, p := s.loadAuthz(r, req.account, vars["authz"])
+	if p != nil {
+		return p
+	}
+	c := findChallenge(a, vars["id"])
+	if c == nil {
+		return notFound("no challenge %q in authorization %q", vars["id"], a.ID)
+	}
+	if req.postAsGet {
+		s.resumeStaleValidation(a)
+	} else if c.Status == storage.StatusPending {
+		if st := s.authzStatus(a); st != storage.StatusPending {
+			return malformed("authorization for %s is %s; its challenges can no longer be answered", a.Identifier.Value, st)
+		}
+		started, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint)
+		if p != nil {
+			return p
+		}
+		if started != nil {
+			a = s.awaitValidation(r, a, started)
+			c = findChallenge(a, vars["id"])
+		}
+	}
+	// Any other state is answered as it is: repeating a POST is harmless.
+	if c.Status == storage.StatusProcessing {
+		w.Header().Set("Retry-After", "1")
+	}
+	addLink(w, s.authzURL(r, a.ID), "up")
+	addLink(w, s.baseURL(r)+directoryPath, "index")
+	s.writeJSON(w, r, http.StatusOK, s.renderChallenge(r, a, c))
+	return nil
+}
+
+// startValidation marks the challenge processing (compare-and-swap, so only
+// one instance validates it) and launches the validation. It returns the
+// channel closed when the validation is done, or nil if another request won.
+func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, challID, thumbprint string) (<-chan struct{}, *Problem) {
+	c := findChallenge(a, challID)
+	c.Status = storage.StatusProcessing
+	c.Started = time.Now().UTC()
+	c.Error = nil
+	if err := s.store.UpdateAuthorization(ctx, a); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil, nil
+		}
+		return nil, storeProblem("starting validation", err)
+	}
+	vc := validation.Challenge{
+		Type:             c.Type,
+		IdentifierType:   a.Identifier.Type,
+		Identifier:       a.Identifier.Value,
+		Token:            c.Token,
+		KeyAuthorization: c.Token + "." + thumbprint,
+	}
+	done := make(chan struct{})
+	s.validations.Add(1)
+	go func() {
+		defer s.validations.Done()
+		defer close(done)
+		err := s.cfg.Validator.Validate(s.baseCtx, vc)
+		s.finishValidation(a.ID, challID, err)
+	}()
+	return done, nil
+}
+
+// awaitValidation waits a little for a validation and returns the fresh authorization.
+func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, done <-chan struct{}) *storage.Authorization {
+	t := time.NewTimer(s.cfg.ValidationWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	if fresh, err := s.store.GetAuthorization(r.Context(), a.ID); err == nil {
+		return fresh
+	}
+	return a
+}
+
+// finishValidation records the result on the challenge and its authorization together.
+func (s *Server) finishValidation(authzID, challID string, verr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := s.log.With("authz", authzID, "challenge", challID)
+	for attempt := 0; attempt < 5; attempt++ {
+		a, err := s.store.GetAuthorization(ctx, authzID)
+		if err != nil {
+			log.Error("recording validation result", "err", err)
+			return
+		}
+		c := findChallenge(a, challID)
+		if c == nil || c.Status != storage.StatusProcessing {
+			return
+		}
+		now := time.Now().UTC()
+		if verr == nil {
+			c.Status, c.Validated = storage.StatusValid, now
+			a.Status = storage.StatusValid
+			a.Expires = now.Add(s.cfg.AuthzValidity)
+		} else {
+			c.Status = storage.StatusInvalid
+			c.Error = validationProblem(verr)
+			a.Status = storage.StatusInvalid
+		}
+		err = s.store.UpdateAuthorization(ctx, a)
+		if err == nil {
+			log.Info("validation finished", "type", c.Type, "identifier", a.Identifier.Value, "status", c.Status)
+			return
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			log.Error("recording validation result", "err", err)
+			return
+		}
+	}
+}
+
+func validationProblem(err error) *storage.Problem {
+	var ve *validation.Error
+	if errors.As(err, &ve) {
+		return &storage.Problem{Type: ve.Type, Detail: ve.Detail}
+	}
+	return &storage.Problem{Type: "serverInternal", Detail: "validation failed: " + err.Error()}
+}
+
+// resumeStaleValidation restarts a validation whose instance died while it
+// was processing, so the client polling it does not wait forever.
+func (s *Server) resumeStaleValidation(a *storage.Authorization) {
+	if a.Status != storage.StatusPending {
+		return
+	}
+	for _, c := range a.Challenges {
+		if c.Status == storage.StatusProcessing && time.Since(c.Started) > staleValidation {
+			acct, err := s.store.GetAccount(context.Background(), a.AccountID)
+			if err != nil {
+				return
+			}
+			_, _ = s.startValidation(context.Background(), a, c.ID, acct.Thumbprint)
+			return
+		}
+	}
+}

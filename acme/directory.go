@@ -1,0 +1,37 @@
+package acme
+
+import (
+	"net/http"
+)
+
+func (s *Server) handleDirectory(w http.ResponseWriter, r *http.Request) {
+	base := s.baseURL(r)
+	tos := s.cfg.TermsOfService
+	if tos == "" {
+		tos = base + termsPath
+	}
+	meta := map[string]any{
+		"termsOfService":          tos,
+		"externalAccountRequired": s.cfg.ExternalAccountRequired,
+		"profiles":                s.cfg.Router.Descriptions(),
+	}
+	if s.cfg.Website != "" {
+		meta["website"] = s.cfg.Website
+	}
+	if len(s.cfg.CAAIdentities) > 0 {
+		meta["caaIdentities"] = s.cfg.CAAIdentities
+	}
+	s.writeJSON(w, r, http.StatusOK, map[string]any{
+		"newNonce":   base + newNoncePath,
+		"newAccount": base + newAccountPath,
+		"newOrder":   base + newOrderPath,
+		"revokeCert": base + revokeCertPath,
+		"keyChange":  base + keyChangePath,
+		"meta":       meta,
+	})
+}
+
+func (s *Server) handleTerms(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("This acmegw instance has no terms of service of its own; ask its operator.\n"))
+}

@@ -1,0 +1,246 @@
+package acme
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/gorilla/mux"
+
+	"github.com/acmegw/acmegw/issuer"
+	"github.com/acmegw/acmegw/storage"
+)
+
+// handleFinalize checks the CSR against the order and issues (RFC 8555 §7.4).
+func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *request) *Problem {
+	var in struct {
+		CSR string `json:"csr"`
+	}
+	if req.postAsGet {
+		return malformed("finalize needs a JSON payload with \"csr\"")
+	}
+	if err := json.Unmarshal(req.payload, &in); err != nil {
+		return malformed("finalize payload: %v", err)
+	}
+	o, p := s.loadOrder(r, req.account, mux.Vars(r)["id"])
+	if p != nil {
+		return p
+	}
+	if o.Status != storage.StatusReady {
+		return orderNotReady("order is %s, not ready; %s", o.Status, notReadyHint(o.Status))
+	}
+	csr, p := parseCSR(in.CSR)
+	if p != nil {
+		return p
+	}
+	if p := checkCSR(csr, o, req.account); p != nil {
+		return p
+	}
+
+	o.Status = storage.StatusProcessing
+	if err := s.store.UpdateOrder(r.Context(), o); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return orderNotReady("order is already being finalized")
+		}
+		return storeProblem("finalizing order", err)
+	}
+	o = s.issue(r.Context(), o, csr)
+	logFrom(r).Info("order finalized", "status", o.Status, "serial", o.CertSerial)
+	s.writeOrder(w, r, http.StatusOK, o)
+	return nil
+}
+
+func notReadyHint(status string) string {
+	switch status {
+	case storage.StatusPending:
+		return "complete its authorizations first"
+	case storage.StatusProcessing:
+		return "the certificate is being issued; poll the order"
+	case storage.StatusValid:
+		return "it was already finalized; download its certificate"
+	}
+	return "create a new order"
+}
+
+// issue has the order's brand sign the CSR and records the outcome on the
+// order, which the caller moved to processing. Failures become the order's
+// error: the client sees them when it polls.
+func (s *Server) issue(ctx context.Context, o *storage.Order, csr *x509.CertificateRequest) *storage.Order {
+	profile, _ := s.cfg.Router.Profile(o.Profile)
+	brand, ok := s.cfg.Router.Issuer(o.Brand)
+	if !ok {
+		return s.failOrder(ctx, o, fmt.Errorf("brand %q is no longer configured", o.Brand))
+	}
+	req := issuer.Request{
+		OrderID:   o.ID,
+		CSR:       csr,
+		NotBefore: o.NotBefore,
+		NotAfter:  o.NotAfter,
+		Validity:  profile.Validity,
+	}
+	for _, id := range o.Identifiers {
+		if id.Type == "ip" {
+			req.IPs = append(req.IPs, id.Value)
+		} else {
+			req.DNSNames = append(req.DNSNames, id.Value)
+		}
+	}
+	res, err := brand.Submit(ctx, req)
+	if err != nil {
+		return s.failOrder(ctx, o, err)
+	}
+	if res.Ticket != "" {
+		// Asynchronous brands are polled by the job queue; the order stays processing.
+		return o
+	}
+	cert := &storage.Certificate{
+		Serial:          serialHex(res.Leaf),
+		AccountID:       o.AccountID,
+		OrderID:         o.ID,
+		Brand:           o.Brand,
+		ChainPEM:        res.Chain,
+		AlternateChains: res.Alternates,
+		Names:           append(res.Leaf.DNSNames[:len(res.Leaf.DNSNames):len(res.Leaf.DNSNames)], ipStrings(res.Leaf)...),
+		NotBefore:       res.Leaf.NotBefore,
+		NotAfter:        res.Leaf.NotAfter,
+		Status:          storage.StatusValid,
+	}
+	if err := s.store.CreateCertificate(ctx, cert); err != nil {
+		return s.failOrder(ctx, o, fmt.Errorf("storing certificate: %w", err))
+	}
+	o.Status = storage.StatusValid
+	o.CertSerial = cert.Serial
+	if err := s.store.UpdateOrder(ctx, o); err != nil {
+		s.log.Error("recording issued certificate", "order", o.ID, "serial", cert.Serial, "err", err)
+	}
+	return o
+}
+
+func (s *Server) failOrder(ctx context.Context, o *storage.Order, cause error) *storage.Order {
+	s.log.Error("issuance failed", "order", o.ID, "brand", o.Brand, "err", cause)
+	o.Status = storage.StatusInvalid
+	o.Error = &storage.Problem{Type: "serverInternal", Detail: "issuance failed: " + cause.Error()}
+	if err := s.store.UpdateOrder(ctx, o); err != nil {
+		s.log.Error("recording failed issuance", "order", o.ID, "err", err)
+	}
+	return o
+}
+
+func serialHex(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }
+
+func ipStrings(c *x509.Certificate) []string {
+	out := make([]string, len(c.IPAddresses))
+	for i, ip := range c.IPAddresses {
+		out[i] = ip.String()
+	}
+	return out
+}
+
+func parseCSR(b64 string) (*x509.CertificateRequest, *Problem) {
+	if b64 == "" {
+		return nil, malformed("finalize payload has no \"csr\"")
+	}
+	der, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
+	if err != nil {
+		return nil, badCSR("\"csr\" is not base64url-encoded DER: %v", err)
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, badCSR("CSR cannot be parsed: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, badCSR("CSR signature is invalid: %v", err)
+	}
+	return csr, nil
+}
+
+// checkCSR enforces that the CSR asks for exactly the order's identifiers
+// (its CN counts as a name) with an acceptable key that is not the account's.
+func checkCSR(csr *x509.CertificateRequest, o *storage.Order, acct *storage.Account) *Problem {
+	if p := checkCSRKey(csr.PublicKey); p != nil {
+		return p
+	}
+	var accountKey jose.JSONWebKey
+	if err := accountKey.UnmarshalJSON(acct.KeyJWK); err == nil {
+		if publicKeysEqual(accountKey.Key, csr.PublicKey) {
+			return badCSR("the CSR's key is the account key; use a separate key for the certificate")
+		}
+	}
+	if len(csr.EmailAddresses) > 0 || len(csr.URIs) > 0 {
+		return badCSR("CSR may only ask for DNS names and IP addresses, not e-mail addresses or URIs")
+	}
+	want := map[string]bool{}
+	for _, id := range o.Identifiers {
+		want[id.Type+":"+id.Value] = true
+	}
+	got := map[string]bool{}
+	if cn := csr.Subject.CommonName; cn != "" {
+		if addr, err := netip.ParseAddr(cn); err == nil {
+			got["ip:"+addr.String()] = true
+		} else {
+			got["dns:"+strings.ToLower(cn)] = true
+		}
+	}
+	for _, n := range csr.DNSNames {
+		got["dns:"+strings.ToLower(n)] = true
+	}
+	for _, ip := range csr.IPAddresses {
+		addr, _ := netip.AddrFromSlice(ip)
+		got["ip:"+addr.Unmap().String()] = true
+	}
+	var missing, extra []string
+	for k := range want {
+		if !got[k] {
+			missing = append(missing, strings.SplitN(k, ":", 2)[1])
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			extra = append(extra, strings.SplitN(k, ":", 2)[1])
+		}
+	}
+	if len(missing)+len(extra) > 0 {
+		sort.Strings(missing)
+		sort.Strings(extra)
+		var parts []string
+		if len(extra) > 0 {
+			parts = append(parts, "it asks for names not in the order: "+strings.Join(extra, ", "))
+		}
+		if len(missing) > 0 {
+			parts = append(parts, "it lacks names of the order: "+strings.Join(missing, ", "))
+		}
+		return badCSR("CSR does not match the order's identifiers: %s", strings.Join(parts, "; "))
+	}
+	return nil
+}
+
+// checkCSRKey accepts the key types every public CA issues for.
+func checkCSRKey(pub any) *Problem {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 8192 {
+			return badCSR("CSR has a %d-bit RSA key; RSA keys must be 2048 to 8192 bits (2048, 3072 or 4096 recommended)", n)
+		}
+		if k.E < 3 || k.E%2 == 0 {
+			return badCSR("CSR's RSA public exponent %d is not acceptable", k.E)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return badCSR("CSR's ECDSA key must use P-256 or P-384, not %s", k.Curve.Params().Name)
+		}
+	default:
+		return badCSR("CSR key type %T is not accepted; use RSA (2048+ bits) or ECDSA P-256/P-384", pub)
+	}
+	return nil
+}

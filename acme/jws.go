@@ -1,0 +1,283 @@
+package acme
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// jwsMode says which key a request must be signed with (RFC 8555 §6.2).
+type jwsMode int
+
+const (
+	jwsAccount     jwsMode = iota // "kid": an existing account's URL
+	jwsEmbeddedKey                // "jwk": newAccount, and the inner keyChange JWS
+	jwsEither                     // revokeCert: account or certificate key
+)
+
+// allowedAlgs are the JWS algorithms accepted for account keys. HMAC and
+// "none" are absent on purpose: they would let anyone forge requests.
+var allowedAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.ES384, jose.ES512, jose.EdDSA}
+
+// request is a POST after its JWS and nonce were checked.
+type request struct {
+	payload []byte
+	// postAsGet is true for an empty payload (RFC 8555 §6.3).
+	postAsGet bool
+	url       string
+	// account is set for "kid" requests.
+	account *storage.Account
+	// jwk is set for "jwk" requests.
+	jwk *jose.JSONWebKey
+}
+
+type postHandler func(w http.ResponseWriter, r *http.Request, req *request) *Problem
+
+// post wraps a handler with the checks every ACME POST needs: a fresh
+// Replay-Nonce on the response, nonce redemption, url match and signature.
+func (s *Server) post(h postHandler, mode jwsMode) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := s.addNonce(w, r); p != nil {
+			writeProblem(w, r, p)
+			return
+		}
+		req, p := s.verifyPost(r, mode)
+		if p == nil {
+			p = h(w, r, req)
+		}
+		if p != nil {
+			writeProblem(w, r, p)
+		}
+	})
+}
+
+func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			p := malformed("request body is larger than %d bytes", tooBig.Limit)
+			p.Status = http.StatusRequestEntityTooLarge
+			return nil, p
+		}
+		return nil, malformed("reading request body: %v", err)
+	}
+	jws, hdr, p := parseJWS(body)
+	if p != nil {
+		return nil, p
+	}
+	wantURL := s.baseURL(r) + r.URL.RequestURI()
+	if hdr.url != wantURL {
+		return nil, unauthorized("JWS \"url\" header %q does not match the request URL %q", hdr.url, wantURL)
+	}
+	if hdr.nonce == "" {
+		return nil, badNonce("JWS has no \"nonce\" header; get one from newNonce")
+	}
+	ok, err := s.store.ConsumeNonce(r.Context(), hdr.nonce)
+	if err != nil {
+		return nil, storeProblem("checking nonce", err)
+	}
+	if !ok {
+		return nil, badNonce("nonce %q is unknown, expired or already used; retry with the nonce from this response", hdr.nonce)
+	}
+	req := &request{url: hdr.url}
+	sig := jws.Signatures[0].Protected
+	switch {
+	case sig.JSONWebKey != nil && sig.KeyID != "":
+		return nil, malformed("JWS protected header must have \"jwk\" or \"kid\", not both")
+	case sig.JSONWebKey != nil:
+		if mode == jwsAccount {
+			return nil, malformed("this request must be signed by an account key with a \"kid\" header, not a \"jwk\"")
+		}
+		if p := checkAccountKey(sig.JSONWebKey, sig.Algorithm); p != nil {
+			return nil, p
+		}
+		req.jwk = sig.JSONWebKey
+		req.payload, err = jws.Verify(sig.JSONWebKey)
+	case sig.KeyID != "":
+		if mode == jwsEmbeddedKey {
+			return nil, malformed("this request must carry the new key in a \"jwk\" header, not a \"kid\"")
+		}
+		acct, p := s.accountFromKID(r, sig.KeyID)
+		if p != nil {
+			return nil, p
+		}
+		var key jose.JSONWebKey
+		if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
+			return nil, serverInternal("stored account key unreadable: %v", err)
+		}
+		if p := checkAlgMatchesKey(key.Key, sig.Algorithm); p != nil {
+			return nil, p
+		}
+		req.account = acct
+		req.payload, err = jws.Verify(&key)
+	default:
+		return nil, malformed("JWS protected header has neither \"jwk\" nor \"kid\"")
+	}
+	if err != nil {
+		return nil, malformed("JWS signature does not verify with the given key")
+	}
+	req.postAsGet = len(req.payload) == 0
+	if !req.postAsGet && !json.Valid(req.payload) {
+		return nil, malformed("JWS payload is not valid JSON")
+	}
+	return req, nil
+}
+
+// accountFromKID resolves a "kid" header to a valid account.
+func (s *Server) accountFromKID(r *http.Request, kid string) (*storage.Account, *Problem) {
+	prefix := s.baseURL(r) + accountPath
+	id, ok := strings.CutPrefix(kid, prefix)
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return nil, accountDoesNotExist("\"kid\" %q is not an account URL of this server", kid)
+	}
+	acct, err := s.store.GetAccount(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, accountDoesNotExist("no account at %q", kid)
+	}
+	if err != nil {
+		return nil, storeProblem("loading account", err)
+	}
+	if acct.Status != storage.StatusValid {
+		return nil, unauthorized("account %s is %s", kid, acct.Status)
+	}
+	logWith(r, "account", acct.ID)
+	return acct, nil
+}
+
+type protectedHeader struct {
+	alg, nonce, url string
+}
+
+// parseJWS accepts only the flattened JSON serialization with one signature,
+// as RFC 8555 §6.2 requires, and checks the protected header before go-jose
+// parses it, so each mistake gets its own message.
+func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
+	var hdr protectedHeader
+	var flat struct {
+		Protected  string          `json:"protected"`
+		Payload    *string         `json:"payload"`
+		Signature  string          `json:"signature"`
+		Signatures json.RawMessage `json:"signatures"`
+		Header     json.RawMessage `json:"header"`
+	}
+	if err := json.Unmarshal(body, &flat); err != nil {
+		return nil, hdr, malformed("request body is not a JSON Web Signature in flattened JSON form: %v", err)
+	}
+	if flat.Signatures != nil {
+		return nil, hdr, malformed("JWS must use the flattened JSON serialization with one signature")
+	}
+	if flat.Header != nil {
+		return nil, hdr, malformed("JWS must not have an unprotected header")
+	}
+	if flat.Protected == "" || flat.Payload == nil || flat.Signature == "" {
+		return nil, hdr, malformed("JWS must have \"protected\", \"payload\" and \"signature\" fields")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(flat.Protected)
+	if err != nil {
+		return nil, hdr, malformed("JWS protected header is not base64url: %v", err)
+	}
+	var ph struct {
+		Alg   string `json:"alg"`
+		Nonce string `json:"nonce"`
+		URL   string `json:"url"`
+	}
+	if err := json.Unmarshal(raw, &ph); err != nil {
+		return nil, hdr, malformed("JWS protected header is not JSON: %v", err)
+	}
+	hdr = protectedHeader{alg: ph.Alg, nonce: ph.Nonce, url: ph.URL}
+	if !algAllowed(ph.Alg) {
+		p := badSignatureAlgorithm("JWS algorithm %q is not accepted; use one of RS256, ES256, ES384, ES512, EdDSA", ph.Alg)
+		return nil, hdr, p
+	}
+	if ph.URL == "" {
+		return nil, hdr, malformed("JWS protected header has no \"url\"")
+	}
+	jws, err := jose.ParseSigned(string(body), allowedAlgs)
+	if err != nil {
+		return nil, hdr, malformed("parsing JWS: %v", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, hdr, malformed("JWS must have exactly one signature")
+	}
+	return jws, hdr, nil
+}
+
+func algAllowed(alg string) bool {
+	for _, a := range allowedAlgs {
+		if string(a) == alg {
+			return true
+		}
+	}
+	return false
+}
+
+// checkAccountKey refuses keys too weak or unusual to hold an account.
+func checkAccountKey(k *jose.JSONWebKey, alg string) *Problem {
+	if !k.Valid() || !k.IsPublic() {
+		return badPublicKey("JWS \"jwk\" is not a valid public key")
+	}
+	switch key := k.Key.(type) {
+	case *rsa.PublicKey:
+		if n := key.N.BitLen(); n < 2048 || n > 8192 {
+			return badPublicKey("RSA account keys must be 2048 to 8192 bits, this one has %d", n)
+		}
+	case *ecdsa.PublicKey:
+		switch key.Curve {
+		case elliptic.P256(), elliptic.P384(), elliptic.P521():
+		default:
+			return badPublicKey("ECDSA account keys must use P-256, P-384 or P-521")
+		}
+	case ed25519.PublicKey:
+	default:
+		return badPublicKey("account key type %T is not supported", k.Key)
+	}
+	return checkAlgMatchesKey(k.Key, alg)
+}
+
+// checkAlgMatchesKey refuses an "alg" that does not belong to the key type,
+// which would otherwise open algorithm-confusion attacks.
+func checkAlgMatchesKey(key any, alg string) *Problem {
+	want := ""
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		want = string(jose.RS256)
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			want = string(jose.ES256)
+		case elliptic.P384():
+			want = string(jose.ES384)
+		case elliptic.P521():
+			want = string(jose.ES512)
+		}
+	case ed25519.PublicKey:
+		want = string(jose.EdDSA)
+	}
+	if alg != want {
+		return badSignatureAlgorithm("JWS algorithm %q does not match the key; expected %q", alg, want)
+	}
+	return nil
+}
+
+// thumbprint is the RFC 7638 SHA-256 thumbprint, base64url without padding.
+func thumbprint(k *jose.JSONWebKey) (string, error) {
+	tp, err := k.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("key thumbprint: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(tp), nil
+}

@@ -1,0 +1,269 @@
+package acme
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// orderJSON is the order resource of RFC 8555 §7.1.3.
+type orderJSON struct {
+	Status         string               `json:"status"`
+	Expires        string               `json:"expires"`
+	Identifiers    []storage.Identifier `json:"identifiers"`
+	NotBefore      string               `json:"notBefore,omitempty"`
+	NotAfter       string               `json:"notAfter,omitempty"`
+	Profile        string               `json:"profile,omitempty"`
+	Authorizations []string             `json:"authorizations"`
+	Finalize       string               `json:"finalize"`
+	Certificate    string               `json:"certificate,omitempty"`
+	Error          *Problem             `json:"error,omitempty"`
+}
+
+func (s *Server) orderURL(r *http.Request, id string) string { return s.baseURL(r) + orderPath + id }
+
+func (s *Server) renderOrder(r *http.Request, o *storage.Order) orderJSON {
+	base := s.baseURL(r)
+	out := orderJSON{
+		Status:         o.Status,
+		Expires:        o.Expires.UTC().Format(time.RFC3339),
+		Identifiers:    o.Identifiers,
+		Profile:        o.Profile,
+		Authorizations: make([]string, len(o.AuthzIDs)),
+		Finalize:       base + orderPath + o.ID + "/finalize",
+		Error:          problemFromStored(o.Error),
+	}
+	for i, id := range o.AuthzIDs {
+		out.Authorizations[i] = base + authzPath + id
+	}
+	if !o.NotBefore.IsZero() {
+		out.NotBefore = o.NotBefore.UTC().Format(time.RFC3339)
+	}
+	if !o.NotAfter.IsZero() {
+		out.NotAfter = o.NotAfter.UTC().Format(time.RFC3339)
+	}
+	if o.CertSerial != "" {
+		out.Certificate = base + certPath + o.CertSerial
+	}
+	return out
+}
+
+// writeOrder answers with an order, its Location (cert-manager polls it) and,
+// while it is processing, a Retry-After.
+func (s *Server) writeOrder(w http.ResponseWriter, r *http.Request, status int, o *storage.Order) {
+	w.Header().Set("Location", s.orderURL(r, o.ID))
+	if o.Status == storage.StatusProcessing {
+		w.Header().Set("Retry-After", "1")
+	}
+	addLink(w, s.baseURL(r)+directoryPath, "index")
+	s.writeJSON(w, r, status, s.renderOrder(r, o))
+}
+
+func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *request) *Problem {
+	var in struct {
+		Identifiers []storage.Identifier `json:"identifiers"`
+		NotBefore   string               `json:"notBefore"`
+		NotAfter    string               `json:"notAfter"`
+		Profile     string               `json:"profile"`
+	}
+	if req.postAsGet {
+		return malformed("newOrder needs a JSON payload with \"identifiers\"")
+	}
+	if err := json.Unmarshal(req.payload, &in); err != nil {
+		return malformed("newOrder payload: %v", err)
+	}
+	ids, p := checkIdentifiers(in.Identifiers, s.cfg.MaxIdentifiers)
+	if p != nil {
+		return p
+	}
+	profile, ok := s.cfg.Router.Profile(in.Profile)
+	if !ok {
+		return invalidProfile("profile %q is not offered here; choose one of: %s", in.Profile, strings.Join(s.cfg.Router.Names(), ", "))
+	}
+	brand, _ := s.cfg.Router.Issuer(profile.Brand)
+	product := brand.Describe()
+	for _, id := range ids {
+		if id.Type == "ip" && !product.IP {
+			return rejectedIdentifier("profile %q does not issue certificates for IP addresses (%s)", profile.Name, id.Value)
+		}
+		if strings.HasPrefix(id.Value, "*.") && !product.Wildcard {
+			return rejectedIdentifier("profile %q does not issue wildcard certificates (%s)", profile.Name, id.Value)
+		}
+	}
+	if product.MaxNames > 0 && len(ids) > product.MaxNames {
+		return rejectedIdentifier("profile %q allows at most %d names, this order has %d", profile.Name, product.MaxNames, len(ids))
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	notBefore, notAfter, p := parseValidity(in.NotBefore, in.NotAfter, now, product.MaxValidity)
+	if p != nil {
+		return p
+	}
+
+	order := &storage.Order{
+		ID:          newID(12),
+		AccountID:   req.account.ID,
+		Status:      storage.StatusPending,
+		Identifiers: ids,
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+		Expires:     now.Add(s.cfg.OrderLifetime),
+		Profile:     in.Profile,
+		Brand:       profile.Brand,
+		CreatedAt:   now,
+	}
+	authzs := make([]*storage.Authorization, len(ids))
+	for i, id := range ids {
+		authzs[i] = newAuthorization(req.account.ID, id, order.Expires)
+		order.AuthzIDs = append(order.AuthzIDs, authzs[i].ID)
+	}
+	if err := s.store.CreateOrder(r.Context(), order, authzs); err != nil {
+		return storeProblem("creating order", err)
+	}
+	logWith(r, "order", order.ID)
+	logFrom(r).Info("order created", "identifiers", len(ids), "profile", profile.Name, "brand", profile.Brand)
+	s.writeOrder(w, r, http.StatusCreated, order)
+	return nil
+}
+
+// parseValidity reads newOrder's optional notBefore/notAfter (RFC 3339).
+func parseValidity(nb, na string, now time.Time, max time.Duration) (time.Time, time.Time, *Problem) {
+	var notBefore, notAfter time.Time
+	var err error
+	if nb != "" {
+		if notBefore, err = time.Parse(time.RFC3339, nb); err != nil {
+			return notBefore, notAfter, malformed("notBefore %q is not an RFC 3339 date", nb)
+		}
+	}
+	if na != "" {
+		if notAfter, err = time.Parse(time.RFC3339, na); err != nil {
+			return notBefore, notAfter, malformed("notAfter %q is not an RFC 3339 date", na)
+		}
+		if !notAfter.After(now) {
+			return notBefore, notAfter, malformed("notAfter %s is in the past", na)
+		}
+	}
+	start := notBefore
+	if start.IsZero() {
+		start = now
+	}
+	if !notAfter.IsZero() && !notAfter.After(start) {
+		return notBefore, notAfter, malformed("notAfter %s must be later than notBefore %s", na, start.Format(time.RFC3339))
+	}
+	if !notBefore.IsZero() && notBefore.After(now.Add(7*24*time.Hour)) {
+		return notBefore, notAfter, malformed("notBefore %s is more than 7 days ahead", nb)
+	}
+	if max > 0 && !notAfter.IsZero() && notAfter.Sub(start) > max {
+		return notBefore, notAfter, malformed("the requested validity of %s exceeds this profile's maximum of %s", notAfter.Sub(start), max)
+	}
+	return notBefore.UTC(), notAfter.UTC(), nil
+}
+
+// loadOrder fetches an order of the requesting account. Another account's
+// order is reported as missing so that nothing about it leaks.
+func (s *Server) loadOrder(r *http.Request, acct *storage.Account, id string) (*storage.Order, *Problem) {
+	o, err := s.store.GetOrder(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
+		return nil, notFound("no order %q for this account", id)
+	}
+	if err != nil {
+		return nil, storeProblem("loading order", err)
+	}
+	logWith(r, "order", o.ID)
+	return s.refreshOrder(r.Context(), o)
+}
+
+func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, req *request) *Problem {
+	if !req.postAsGet {
+		return malformed("fetch an order with POST-as-GET (an empty payload)")
+	}
+	o, p := s.loadOrder(r, req.account, mux.Vars(r)["id"])
+	if p != nil {
+		return p
+	}
+	s.writeOrder(w, r, http.StatusOK, o)
+	return nil
+}
+
+// refreshOrder moves a pending order to ready or invalid from the state of its
+// authorizations, and any unfinished order past its expiry to invalid. The
+// order's status is derived here, on read, so that a validation never has to
+// find and update the orders that use its authorization.
+func (s *Server) refreshOrder(ctx context.Context, o *storage.Order) (*storage.Order, *Problem) {
+	for attempt := 0; attempt < 5; attempt++ {
+		next, changed, err := s.nextOrderState(ctx, o)
+		if err != nil {
+			return nil, storeProblem("loading authorizations", err)
+		}
+		if !changed {
+			return o, nil
+		}
+		err = s.store.UpdateOrder(ctx, next)
+		if err == nil {
+			return next, nil
+		}
+		if !errors.Is(err, storage.ErrConflict) {
+			return nil, storeProblem("updating order", err)
+		}
+		if o, err = s.store.GetOrder(ctx, o.ID); err != nil {
+			return nil, storeProblem("reloading order", err)
+		}
+	}
+	return o, nil
+}
+
+func (s *Server) nextOrderState(ctx context.Context, o *storage.Order) (*storage.Order, bool, error) {
+	if o.Status != storage.StatusPending && o.Status != storage.StatusReady {
+		return o, false, nil
+	}
+	next := *o
+	if time.Now().After(o.Expires) {
+		next.Status = storage.StatusInvalid
+		next.Error = &storage.Problem{Type: "malformed", Detail: fmt.Sprintf("order expired at %s before it was finalized", o.Expires.UTC().Format(time.RFC3339))}
+		return &next, true, nil
+	}
+	if o.Status == storage.StatusReady {
+		return o, false, nil
+	}
+	allValid := true
+	for _, id := range o.AuthzIDs {
+		a, err := s.store.GetAuthorization(ctx, id)
+		if err != nil {
+			return nil, false, fmt.Errorf("authorization %s: %w", id, err)
+		}
+		switch s.authzStatus(a) {
+		case storage.StatusValid:
+		case storage.StatusPending:
+			allValid = false
+		default:
+			next.Status = storage.StatusInvalid
+			next.Error = authzFailure(a)
+			return &next, true, nil
+		}
+	}
+	if !allValid {
+		return o, false, nil
+	}
+	next.Status = storage.StatusReady
+	return &next, true, nil
+}
+
+// authzFailure explains why an order cannot proceed, from its failed authorization.
+func authzFailure(a *storage.Authorization) *storage.Problem {
+	id := a.Identifier
+	for _, c := range a.Challenges {
+		if c.Status == storage.StatusInvalid && c.Error != nil {
+			p := *c.Error
+			p.Identifier = &id
+			return &p
+		}
+	}
+	return &storage.Problem{Type: "unauthorized", Detail: fmt.Sprintf("authorization for %s is %s", id.Value, a.Status), Identifier: &id}
+}

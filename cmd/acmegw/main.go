@@ -1,0 +1,37 @@
+// Command acmegw is the ACME certificate-authority gateway. With no
+// subcommand it serves; see "acmegw help".
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `acmegw: an ACME (RFC 8555) certificate-authority gateway
+
+Usage:
+  acmegw [serve] [flags]   serve ACME (the default); "acmegw serve -h" lists the flags
+  acmegw help              this text
+`
+
+func main() {
+	args := os.Args[1:]
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(args)
+	case "help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "acmegw: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "acmegw:", err)
+		os.Exit(1)
+	}
+}

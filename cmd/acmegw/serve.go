@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/acmegw/acmegw/acme"
+	"github.com/acmegw/acmegw/issuer"
+	"github.com/acmegw/acmegw/issuer/local"
+	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/storage/memory"
+	"github.com/acmegw/acmegw/storage/redis"
+	"github.com/acmegw/acmegw/validation"
+)
+
+func serve(args []string) error {
+	cfg, err := loadConfig("serve", args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ca, err := local.Open(cfg.DataDir, local.Options{KeyType: cfg.CA.KeyType, Name: cfg.CA.Name, AlternateChain: cfg.CA.AlternateChain})
+	if err != nil {
+		return fmt.Errorf("built-in CA: %w", err)
+	}
+	router, err := newRouter(cfg, ca)
+	if err != nil {
+		return err
+	}
+	validator := validation.New(validation.Config{
+		Resolver:     cfg.DNSResolver,
+		HTTPPort:     cfg.HTTP01Port,
+		TLSALPNPort:  cfg.TLSALPN01Port,
+		AllowPrivate: cfg.ValidationAllowPrivate,
+		Timeout:      time.Duration(cfg.ValidationTimeout),
+	})
+	srv := acme.New(acme.Config{
+		Store:          store,
+		Validator:      validator,
+		Router:         router,
+		Logger:         log,
+		BaseURL:        cfg.BaseURL,
+		TermsOfService: cfg.TermsOfService,
+		Website:        cfg.Website,
+		CAAIdentities:  cfg.CAAIdentities,
+	})
+	defer srv.Close()
+
+	tlsCert, err := listenerCertificate(cfg, ca)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.ServeTLS(ln, "", "") }()
+
+	dirURL := cfg.BaseURL
+	if dirURL == "" {
+		dirURL = "https://" + displayHost(ln.Addr().String())
+	}
+	fmt.Printf("acmegw directory: %s/directory\n", strings.TrimSuffix(dirURL, "/"))
+	fmt.Printf("root certificate to trust: %s\n", ca.RootPath())
+	log.Info("serving", "listen", ln.Addr().String(), "storage", storeName(cfg), "profiles", router.Names())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(cfg Config) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch cfg.LogFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
+}
+
+func openStore(ctx context.Context, cfg Config) (storage.Store, error) {
+	if cfg.Redis == "" {
+		return memory.New(), nil
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := redis.New(dialCtx, cfg.Redis)
+	if err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+	return s, nil
+}
+
+func storeName(cfg Config) string {
+	if cfg.Redis == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+func newRouter(cfg Config, ca *local.CA) (*issuer.Router, error) {
+	brands := map[string]issuer.Issuer{}
+	for name, b := range cfg.Brands {
+		switch b.Type {
+		case "local":
+			brands[name] = ca
+		default:
+			return nil, fmt.Errorf("brand %q: unknown type %q", name, b.Type)
+		}
+	}
+	names := make([]string, 0, len(cfg.Profiles))
+	for name := range cfg.Profiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	profiles := make([]issuer.Profile, 0, len(names))
+	for _, name := range names {
+		p := cfg.Profiles[name]
+		profiles = append(profiles, issuer.Profile{Name: name, Description: p.Description, Brand: p.Brand, Validity: time.Duration(p.Validity)})
+	}
+	return issuer.NewRouter(cfg.DefaultProfile, profiles, brands)
+}
+
+// listenerCertificate is the configured certificate, or one from the
+// built-in CA for the local names clients use to reach a test instance.
+func listenerCertificate(cfg Config, ca *local.CA) (tls.Certificate, error) {
+	if cfg.TLSCert != "" || cfg.TLSKey != "" {
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return c, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		return c, nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(cfg.Listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = appendUnique(hosts, h)
+	}
+	if name, err := os.Hostname(); err == nil {
+		hosts = appendUnique(hosts, name)
+	}
+	c, err := ca.ServerCertificate(hosts, 90*24*time.Hour)
+	if err != nil {
+		return c, fmt.Errorf("listener certificate: %w", err)
+	}
+	return c, nil
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// displayHost turns a wildcard listen address into one a client can dial.
+func displayHost(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,79 @@
+package issuer
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Profile is an orderable product: what newOrder's "profile" names and the
+// directory lists in meta.profiles.
+type Profile struct {
+	Name        string
+	Description string
+	// Brand is the name of the Issuer that signs this profile's orders.
+	Brand string
+	// Validity is the certificate lifetime when the order does not ask for one.
+	Validity time.Duration
+}
+
+// Router maps profiles to the brands that sign them. It is read-only after
+// NewRouter, so it needs no locking.
+type Router struct {
+	profiles       map[string]Profile
+	brands         map[string]Issuer
+	defaultProfile string
+}
+
+// NewRouter checks that every profile names a known brand and that the
+// default profile exists.
+func NewRouter(defaultProfile string, profiles []Profile, brands map[string]Issuer) (*Router, error) {
+	r := &Router{profiles: map[string]Profile{}, brands: brands, defaultProfile: defaultProfile}
+	for _, p := range profiles {
+		if _, ok := brands[p.Brand]; !ok {
+			return nil, fmt.Errorf("profile %q: unknown brand %q", p.Name, p.Brand)
+		}
+		if _, dup := r.profiles[p.Name]; dup {
+			return nil, fmt.Errorf("profile %q defined twice", p.Name)
+		}
+		r.profiles[p.Name] = p
+	}
+	if _, ok := r.profiles[defaultProfile]; !ok {
+		return nil, fmt.Errorf("default profile %q is not defined", defaultProfile)
+	}
+	return r, nil
+}
+
+// Profile returns the named profile; the empty name is the default profile.
+func (r *Router) Profile(name string) (Profile, bool) {
+	if name == "" {
+		name = r.defaultProfile
+	}
+	p, ok := r.profiles[name]
+	return p, ok
+}
+
+// Issuer returns the brand with the given name.
+func (r *Router) Issuer(brand string) (Issuer, bool) {
+	is, ok := r.brands[brand]
+	return is, ok
+}
+
+// Descriptions maps each profile name to its description, for the directory.
+func (r *Router) Descriptions() map[string]string {
+	out := make(map[string]string, len(r.profiles))
+	for name, p := range r.profiles {
+		out[name] = p.Description
+	}
+	return out
+}
+
+// Names lists the profile names, sorted.
+func (r *Router) Names() []string {
+	names := make([]string, 0, len(r.profiles))
+	for name := range r.profiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
