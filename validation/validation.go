@@ -49,6 +49,7 @@ type Error struct {
 	Detail string
 }
 
+// Error formats the problem as "type: detail" for logs.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Type, e.Detail) }
 
 // Validator checks challenges against the network. It is safe for concurrent
