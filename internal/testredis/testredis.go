@@ -1,0 +1,217 @@
+// Package testredis gives tests a Redis to talk to: a private redis-server
+// started on a free loopback port, or the server named by
+// ACMEGW_TEST_REDIS_URL. Tests must not flush or otherwise assume they own a
+// server given by URL, so they use fresh random ids for everything they write.
+package testredis
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// EnvURL names the environment variable that points tests at an existing
+// Redis instead of starting one.
+const EnvURL = "ACMEGW_TEST_REDIS_URL"
+
+// EnvRequire names the environment variable that, set to 1, turns a missing
+// redis-server into a test failure instead of a skip (CI sets it so that
+// the Redis tests can never be skipped silently).
+const EnvRequire = "ACMEGW_REQUIRE_REDIS"
+
+// startTimeout bounds how long a fresh redis-server may take to answer PING.
+const startTimeout = 10 * time.Second
+
+// Start returns the URL of a Redis for this test: ACMEGW_TEST_REDIS_URL if
+// set, otherwise a private redis-server stopped when the test ends.
+func Start(t testing.TB) string {
+	t.Helper()
+	if u := os.Getenv(EnvURL); u != "" {
+		return u
+	}
+	return StartServer(t).URL()
+}
+
+// Server is a private redis-server process. Tests that exercise outages use
+// Stop and Restart; the address stays the same across restarts, and the data
+// does not survive them (persistence is off).
+type Server struct {
+	t    testing.TB
+	bin  string
+	dir  string
+	port int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has been waited for
+}
+
+// StartServer starts a private redis-server on a free loopback port (even
+// when ACMEGW_TEST_REDIS_URL is set, since callers want to control it) and
+// stops it when the test ends. It skips the test, or fails it when
+// ACMEGW_REQUIRE_REDIS=1, if redis-server is not installed.
+func StartServer(t testing.TB) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		msg := "redis-server not found on PATH; install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set " + EnvURL
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	t.Cleanup(s.Stop)
+
+	// Picking a free port and binding it are two steps, so another process
+	// can win the port in between; a few attempts make that a non-issue.
+	var lastErr error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("testredis: find a free port: %v", err)
+		}
+		s.port = port
+		if lastErr = s.start(); lastErr == nil {
+			return s
+		}
+	}
+	t.Fatalf("testredis: %v", lastErr)
+	return nil
+}
+
+// URL is the redis:// URL of the server.
+func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Stop kills the server and waits for it to exit. Stopping a stopped server
+// does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart stops the server if it runs and starts an empty one on the same port.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	// The old process's port can take a moment to be reusable.
+	for range 20 {
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("testredis: restart: %v", err)
+}
+
+// start launches redis-server on s.port and waits until it answers PING.
+func (s *Server) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := new(syncBuffer)
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--loglevel", "warning",
+	)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	// One goroutine owns Wait; it also tells the start loop about an early
+	// exit (e.g. port already in use).
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if ping(s.Addr()) == nil {
+			s.cmd, s.exited = cmd, exited
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("redis-server on port %d exited: %s", s.port, out)
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("redis-server on port %d did not answer PING within %v: %s", s.port, startTimeout, out)
+		}
+	}
+}
+
+// syncBuffer collects the server's output; the process writes it while a
+// failing start reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimSpace(b.buf.String())
+}
+
+// ping sends an inline PING and expects +PONG, without a Redis client
+// library, so this package stays independent of the code it helps test.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("unexpected reply to PING: %q", line)
+	}
+	return nil
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,448 @@
+// Package memory is the embedded storage.Store: everything lives in maps in
+// this process. It is the zero-config default for a single acmegw instance;
+// several instances must share storage/redis instead.
+//
+// Records and nonces have separate locks so that the nonce traffic of every
+// request never waits behind record writes. Every lookup goes through a map
+// or a per-account index; no request path walks a whole collection.
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// defaultListLimit is the page size ListOrders uses when the caller passes a
+// limit of zero or less, so that no call returns an unbounded list.
+const defaultListLimit = 100
+
+// sweepInterval is how often expired nonces are dropped when no AddNonce
+// call has done it already.
+const sweepInterval = 10 * time.Second
+
+// sweepBatch bounds how many expired nonces one lock hold removes, so that a
+// sweep never stalls requests for long.
+const sweepBatch = 1024
+
+// Store is an in-memory storage.Store. Its zero value is not usable; call New.
+type Store struct {
+	mu         sync.RWMutex
+	accounts   map[string]*storage.Account
+	byThumb    map[string]string // thumbprint → account id
+	orders     map[string]*storage.Order
+	acctOrders map[string][]string // account id → order ids, oldest first
+	authzs     map[string]*storage.Authorization
+	certs      map[string]*storage.Certificate
+
+	nonceMu sync.Mutex
+	nonces  map[string]time.Time // nonce → expiry
+	expiry  nonceHeap            // the same nonces ordered by expiry, for the sweep
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New returns an empty Store and starts its nonce sweeper; Close stops it.
+func New() *Store {
+	s := &Store{
+		accounts:   make(map[string]*storage.Account),
+		byThumb:    make(map[string]string),
+		orders:     make(map[string]*storage.Order),
+		acctOrders: make(map[string][]string),
+		authzs:     make(map[string]*storage.Authorization),
+		certs:      make(map[string]*storage.Certificate),
+		nonces:     make(map[string]time.Time),
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	go s.sweepLoop()
+	return s
+}
+
+// CreateAccount stores a copy of a at version 1 and sets a.Version to 1.
+// It returns ErrExists if the id or the thumbprint is taken.
+func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
+	if a == nil || a.ID == "" || a.Thumbprint == "" {
+		return errors.New("memory: create account: id and thumbprint are required")
+	}
+	c := cloneAccount(a)
+	c.Version = 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[a.ID]; ok {
+		return fmt.Errorf("memory: create account %q: %w", a.ID, storage.ErrExists)
+	}
+	if _, ok := s.byThumb[a.Thumbprint]; ok {
+		return fmt.Errorf("memory: create account %q: thumbprint %q: %w", a.ID, a.Thumbprint, storage.ErrExists)
+	}
+	s.accounts[a.ID] = c
+	s.byThumb[a.Thumbprint] = a.ID
+	a.Version = 1
+	return nil
+}
+
+// GetAccount returns a copy of the account with the given id.
+func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: account %q: %w", id, storage.ErrNotFound)
+	}
+	return cloneAccount(a), nil
+}
+
+// GetAccountByThumbprint returns a copy of the account whose key has the given thumbprint.
+func (s *Store) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*storage.Account, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.byThumb[thumbprint]
+	if !ok {
+		return nil, fmt.Errorf("memory: account with thumbprint %q: %w", thumbprint, storage.ErrNotFound)
+	}
+	return cloneAccount(s.accounts[id]), nil
+}
+
+// UpdateAccount replaces the account if a.Version is the stored version, then
+// sets a.Version to the new version. A changed thumbprint moves the index
+// (key rollover); ErrExists if another account holds the new thumbprint.
+func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	if a == nil || a.Thumbprint == "" {
+		return errors.New("memory: update account: thumbprint is required")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.accounts[a.ID]
+	if !ok {
+		return fmt.Errorf("memory: update account %q: %w", a.ID, storage.ErrNotFound)
+	}
+	if cur.Version != a.Version {
+		return fmt.Errorf("memory: update account %q at version %d (stored %d): %w", a.ID, a.Version, cur.Version, storage.ErrConflict)
+	}
+	if a.Thumbprint != cur.Thumbprint {
+		if owner, taken := s.byThumb[a.Thumbprint]; taken && owner != a.ID {
+			return fmt.Errorf("memory: update account %q: thumbprint %q: %w", a.ID, a.Thumbprint, storage.ErrExists)
+		}
+		delete(s.byThumb, cur.Thumbprint)
+		s.byThumb[a.Thumbprint] = a.ID
+	}
+	c := cloneAccount(a)
+	c.Version = cur.Version + 1
+	s.accounts[a.ID] = c
+	a.Version = c.Version
+	return nil
+}
+
+// CreateOrder stores copies of the order and its new authorizations at
+// version 1 (setting their Version fields to 1) and appends the order to its
+// account's list. Nothing is stored if any id is taken (ErrExists).
+func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
+	if o == nil || o.ID == "" {
+		return errors.New("memory: create order: id is required")
+	}
+	oc := cloneOrder(o)
+	oc.Version = 1
+	acs := make([]*storage.Authorization, len(authzs))
+	for i, a := range authzs {
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("memory: create order %q: authorization %d has no id", o.ID, i)
+		}
+		acs[i] = cloneAuthorization(a)
+		acs[i].Version = 1
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.orders[o.ID]; ok {
+		return fmt.Errorf("memory: create order %q: %w", o.ID, storage.ErrExists)
+	}
+	for i, a := range acs {
+		if _, ok := s.authzs[a.ID]; ok {
+			return fmt.Errorf("memory: create order %q: authorization %q: %w", o.ID, a.ID, storage.ErrExists)
+		}
+		for _, b := range acs[:i] {
+			if b.ID == a.ID {
+				return fmt.Errorf("memory: create order %q: authorization %q given twice: %w", o.ID, a.ID, storage.ErrExists)
+			}
+		}
+	}
+	s.orders[o.ID] = oc
+	s.acctOrders[o.AccountID] = append(s.acctOrders[o.AccountID], o.ID)
+	for _, a := range acs {
+		s.authzs[a.ID] = a
+	}
+	o.Version = 1
+	for _, a := range authzs {
+		a.Version = 1
+	}
+	return nil
+}
+
+// GetOrder returns a copy of the order with the given id.
+func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	o, ok := s.orders[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: order %q: %w", id, storage.ErrNotFound)
+	}
+	return cloneOrder(o), nil
+}
+
+// UpdateOrder replaces the order if o.Version is the stored version, then sets
+// o.Version to the new version. AccountID must not change: the order stays
+// in the list of the account it was created for.
+func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
+	if o == nil {
+		return errors.New("memory: update order: nil order")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.orders[o.ID]
+	if !ok {
+		return fmt.Errorf("memory: update order %q: %w", o.ID, storage.ErrNotFound)
+	}
+	if cur.Version != o.Version {
+		return fmt.Errorf("memory: update order %q at version %d (stored %d): %w", o.ID, o.Version, cur.Version, storage.ErrConflict)
+	}
+	c := cloneOrder(o)
+	c.Version = cur.Version + 1
+	s.orders[o.ID] = c
+	o.Version = c.Version
+	return nil
+}
+
+// ListOrders returns up to limit ids of the account's orders, oldest first,
+// from cursor on. The cursor is a decimal offset into the account's list,
+// which only ever grows at its end, so cursors stay valid as orders are added.
+func (s *Store) ListOrders(ctx context.Context, accountID, cursor string, limit int) ([]string, string, error) {
+	off, err := parseCursor(cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("memory: list orders of %q: %w", accountID, err)
+	}
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	all := s.acctOrders[accountID]
+	if off >= len(all) {
+		return []string{}, "", nil
+	}
+	end := min(off+limit, len(all))
+	ids := cloneStrings(all[off:end])
+	next := ""
+	if end < len(all) {
+		next = strconv.Itoa(end)
+	}
+	return ids, next, nil
+}
+
+// parseCursor turns a ListOrders cursor into an offset; "" is the start.
+func parseCursor(cursor string) (int, error) {
+	if cursor == "" {
+		return 0, nil
+	}
+	off, err := strconv.Atoi(cursor)
+	if err != nil || off < 0 {
+		return 0, fmt.Errorf("invalid cursor %q", cursor)
+	}
+	return off, nil
+}
+
+// GetAuthorization returns a copy of the authorization with the given id.
+func (s *Store) GetAuthorization(ctx context.Context, id string) (*storage.Authorization, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.authzs[id]
+	if !ok {
+		return nil, fmt.Errorf("memory: authorization %q: %w", id, storage.ErrNotFound)
+	}
+	return cloneAuthorization(a), nil
+}
+
+// UpdateAuthorization replaces the authorization (with its challenges) if
+// a.Version is the stored version, then sets a.Version to the new version.
+func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorization) error {
+	if a == nil {
+		return errors.New("memory: update authorization: nil authorization")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.authzs[a.ID]
+	if !ok {
+		return fmt.Errorf("memory: update authorization %q: %w", a.ID, storage.ErrNotFound)
+	}
+	if cur.Version != a.Version {
+		return fmt.Errorf("memory: update authorization %q at version %d (stored %d): %w", a.ID, a.Version, cur.Version, storage.ErrConflict)
+	}
+	c := cloneAuthorization(a)
+	c.Version = cur.Version + 1
+	s.authzs[a.ID] = c
+	a.Version = c.Version
+	return nil
+}
+
+// CreateCertificate stores a copy of c at version 1 and sets c.Version to 1;
+// ErrExists if the serial is taken.
+func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) error {
+	if c == nil || c.Serial == "" {
+		return errors.New("memory: create certificate: serial is required")
+	}
+	cc := cloneCertificate(c)
+	cc.Version = 1
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.certs[c.Serial]; ok {
+		return fmt.Errorf("memory: create certificate %q: %w", c.Serial, storage.ErrExists)
+	}
+	s.certs[c.Serial] = cc
+	c.Version = 1
+	return nil
+}
+
+// GetCertificate returns a copy of the certificate with the given serial.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Certificate, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.certs[serial]
+	if !ok {
+		return nil, fmt.Errorf("memory: certificate %q: %w", serial, storage.ErrNotFound)
+	}
+	return cloneCertificate(c), nil
+}
+
+// UpdateCertificate replaces the certificate if c.Version is the stored
+// version (revocation goes through here), then sets c.Version to the new version.
+func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) error {
+	if c == nil {
+		return errors.New("memory: update certificate: nil certificate")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.certs[c.Serial]
+	if !ok {
+		return fmt.Errorf("memory: update certificate %q: %w", c.Serial, storage.ErrNotFound)
+	}
+	if cur.Version != c.Version {
+		return fmt.Errorf("memory: update certificate %q at version %d (stored %d): %w", c.Serial, c.Version, cur.Version, storage.ErrConflict)
+	}
+	cc := cloneCertificate(c)
+	cc.Version = cur.Version + 1
+	s.certs[c.Serial] = cc
+	c.Version = cc.Version
+	return nil
+}
+
+// AddNonce records a nonce redeemable once within ttl. Adding an outstanding
+// nonce again restarts its lifetime.
+func (s *Store) AddNonce(ctx context.Context, nonce string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("memory: add nonce: ttl %v is not positive", ttl)
+	}
+	now := time.Now()
+	exp := now.Add(ttl)
+	s.nonceMu.Lock()
+	defer s.nonceMu.Unlock()
+	// Retire a couple of expired nonces per add: under steady load this keeps
+	// the maps from growing between sweeps at a constant cost per call.
+	s.expireLocked(now, 2)
+	s.nonces[nonce] = exp
+	heap.Push(&s.expiry, nonceEntry{nonce: nonce, exp: exp})
+	return nil
+}
+
+// ConsumeNonce reports whether the nonce was outstanding and unexpired, and
+// removes it, so that of any number of concurrent callers exactly one sees true.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
+	now := time.Now()
+	s.nonceMu.Lock()
+	defer s.nonceMu.Unlock()
+	exp, ok := s.nonces[nonce]
+	if !ok {
+		return false, nil
+	}
+	delete(s.nonces, nonce)
+	// Its heap entry stays until it expires; expireLocked skips such leftovers.
+	return now.Before(exp), nil
+}
+
+// expireLocked drops up to limit nonces whose expiry has passed and reports
+// whether more may remain. The caller holds nonceMu.
+func (s *Store) expireLocked(now time.Time, limit int) bool {
+	for range limit {
+		if len(s.expiry) == 0 || s.expiry[0].exp.After(now) {
+			return false
+		}
+		e := heap.Pop(&s.expiry).(nonceEntry)
+		// Only delete if the map still holds this incarnation: the nonce may
+		// have been consumed (gone) or re-added with a later expiry.
+		if exp, ok := s.nonces[e.nonce]; ok && exp.Equal(e.exp) {
+			delete(s.nonces, e.nonce)
+		}
+	}
+	return true
+}
+
+// sweepLoop periodically drops expired nonces in small batches until Close.
+func (s *Store) sweepLoop() {
+	defer close(s.done)
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			for more := true; more; {
+				s.nonceMu.Lock()
+				more = s.expireLocked(time.Now(), sweepBatch)
+				s.nonceMu.Unlock()
+			}
+		}
+	}
+}
+
+// Ping always succeeds: the data is in this process.
+func (s *Store) Ping(ctx context.Context) error { return nil }
+
+// Close stops the nonce sweeper. The data stays readable; Close is idempotent.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.done
+	})
+	return nil
+}
+
+// nonceEntry is one nonce's expiry in the sweep heap.
+type nonceEntry struct {
+	nonce string
+	exp   time.Time
+}
+
+// nonceHeap is a min-heap of nonces by expiry, so that finding expired nonces
+// costs O(log n) each instead of a scan of all outstanding nonces.
+type nonceHeap []nonceEntry
+
+func (h nonceHeap) Len() int           { return len(h) }
+func (h nonceHeap) Less(i, j int) bool { return h[i].exp.Before(h[j].exp) }
+func (h nonceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *nonceHeap) Push(x any)        { *h = append(*h, x.(nonceEntry)) }
+func (h *nonceHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nonceEntry{}
+	*h = old[:len(old)-1]
+	return e
+}

@@ -1,0 +1,614 @@
+// Package redis is the shared storage.Store: any number of acmegw instances
+// pointed at one Redis (single node, Sentinel or Cluster through go-redis's
+// UniversalClient) see the same accounts, orders and nonces.
+//
+// Records are stored as JSON strings, one key per record, each key hash-tagged
+// by its own id ("acmegw:{order:<id>}") so that records spread over a
+// cluster's slots. Updates are compare-and-swap Lua scripts on one key. The
+// only multi-key writes, CreateAccount, UpdateAccount (the thumbprint index)
+// and CreateOrder (order, authorizations and the account's order list), span
+// slots by nature, so they are built from single-key atomic steps with
+// rollback rather than from one cross-slot transaction; see those methods.
+// Every call costs a constant number of round trips and no request path uses
+// KEYS or SCAN.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// defaultListLimit is the page size ListOrders uses when the caller passes a
+// limit of zero or less, so that no call returns an unbounded list.
+const defaultListLimit = 100
+
+// claimLease is how long a freshly claimed thumbprint index lives before the
+// account write that justifies it makes it permanent. If an instance dies
+// between the two steps, the claim expires by itself instead of blocking
+// that key forever.
+const claimLease = 30 * time.Second
+
+// keyPrefix starts every key this package writes, so that acmegw can share a
+// Redis database with other applications.
+const keyPrefix = "acmegw:"
+
+func accountKey(id string) string       { return keyPrefix + "{acct:" + id + "}" }
+func accountOrdersKey(id string) string { return keyPrefix + "{acct:" + id + "}:orders" }
+func thumbKey(tp string) string         { return keyPrefix + "{thumb:" + tp + "}" }
+func orderKey(id string) string         { return keyPrefix + "{order:" + id + "}" }
+func authzKey(id string) string         { return keyPrefix + "{authz:" + id + "}" }
+func certKey(serial string) string      { return keyPrefix + "{cert:" + serial + "}" }
+func nonceKey(n string) string          { return keyPrefix + "{nonce:" + n + "}" }
+
+// casScript replaces a JSON record if its stored version is ARGV[1].
+// It returns -1 when the key is missing, 0 on a version mismatch and 1 after
+// writing ARGV[2]. KEEPTTL leaves any expiry set on the record alone.
+var casScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return -1 end
+if tonumber(cjson.decode(cur)['version']) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+`)
+
+// accountCASScript is casScript for accounts; on success it also returns the
+// thumbprint the account had before, so the caller can retire its index.
+var accountCASScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return {-1, ''} end
+local old = cjson.decode(cur)
+if tonumber(old['version']) ~= tonumber(ARGV[1]) then return {0, ''} end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return {1, old['thumbprint'] or ''}
+`)
+
+// delIfScript deletes KEYS[1] only while it still holds ARGV[1], so that a
+// rollback never removes an index entry that another account has since taken.
+var delIfScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// keepIndexScript makes the thumbprint index KEYS[1] → ARGV[1] permanent:
+// it drops the claim lease if we hold it, re-creates the entry if the lease
+// ran out, and returns 0 only if another account holds the entry.
+var keepIndexScript = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] then redis.call('PERSIST', KEYS[1]) return 1 end
+if not v then redis.call('SET', KEYS[1], ARGV[1]) return 1 end
+return 0
+`)
+
+// Store is a storage.Store kept in Redis. It is safe for concurrent use.
+type Store struct {
+	c goredis.UniversalClient
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// New connects to the Redis at rawURL and checks that it answers.
+// The URL is go-redis's: redis://[user:pass@]host:port/db or rediss:// for
+// TLS, or unix:///path, with go-redis's query options (dial_timeout=...).
+// Extra addr=host:port query parameters select a Redis Cluster seeded with
+// all the given nodes.
+//
+// Unless the URL sets max_retries, commands are not resent after a network
+// error: a resent SET NX or compare-and-swap that had in fact run would
+// report ErrExists or ErrConflict for the caller's own write. Connections
+// are still redialled, so a restarted Redis is picked up again.
+func New(ctx context.Context, rawURL string) (*Store, error) {
+	var c goredis.UniversalClient
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis: parse url: %w", err)
+	}
+	q := u.Query()
+	if q.Has("addr") {
+		opt, err := goredis.ParseClusterURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis: parse cluster url: %w", err)
+		}
+		if !q.Has("max_retries") {
+			opt.MaxRetries = -1
+		}
+		c = goredis.NewClusterClient(opt)
+	} else {
+		opt, err := goredis.ParseURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("redis: parse url: %w", err)
+		}
+		if !q.Has("max_retries") {
+			opt.MaxRetries = -1
+		}
+		c = goredis.NewClient(opt)
+	}
+	s := NewFromClient(c)
+	if err := s.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewFromClient wraps an already configured client (Sentinel, Cluster, or
+// anything else New's URL form cannot express). Close closes the client.
+// Configure it with MaxRetries -1 for the reason given at New.
+func NewFromClient(c goredis.UniversalClient) *Store {
+	return &Store{c: c}
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the client and its connections.
+func (s *Store) Close() error {
+	if err := s.c.Close(); err != nil {
+		return fmt.Errorf("redis: close: %w", err)
+	}
+	return nil
+}
+
+// getJSON loads the JSON record at key into a new T; what names it in errors.
+func getJSON[T any](ctx context.Context, s *Store, key, what string) (*T, error) {
+	b, err := s.c.Get(ctx, key).Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: get %s: %w", what, err)
+	}
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, fmt.Errorf("redis: decode %s: %w", what, err)
+	}
+	return v, nil
+}
+
+// create writes the JSON of v at key unless the key exists (ErrExists).
+func (s *Store) create(ctx context.Context, key, what string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err)
+	}
+	ok, err := s.c.SetNX(ctx, key, b, 0).Result()
+	if err != nil {
+		return fmt.Errorf("redis: create %s: %w", what, err)
+	}
+	if !ok {
+		return fmt.Errorf("redis: create %s: %w", what, storage.ErrExists)
+	}
+	return nil
+}
+
+// update writes v (already carrying version from+1) at key if the stored
+// record is at version from.
+func (s *Store) update(ctx context.Context, key, what string, from int64, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err)
+	}
+	res, err := casScript.Run(ctx, s.c, []string{key}, from, b).Int()
+	if err != nil {
+		return fmt.Errorf("redis: update %s: %w", what, err)
+	}
+	return casResult(res, what, from)
+}
+
+// casResult maps a CAS script's status code to the contract's errors.
+func casResult(code int, what string, from int64) error {
+	switch code {
+	case 1:
+		return nil
+	case 0:
+		return fmt.Errorf("redis: update %s at version %d: %w", what, from, storage.ErrConflict)
+	case -1:
+		return fmt.Errorf("redis: update %s: %w", what, storage.ErrNotFound)
+	default:
+		return fmt.Errorf("redis: update %s: unexpected script result %d", what, code)
+	}
+}
+
+// CreateAccount stores a at version 1 and sets a.Version to 1; ErrExists if
+// the thumbprint (or the id) is taken.
+//
+// The thumbprint index and the account live in different slots, so this is
+// two atomic steps: first SET NX of the index with a lease (this is what
+// makes the thumbprint unique under concurrency), then SET NX of the record
+// together with PERSIST of the index. If the record step fails the index is
+// removed again; if the instance dies in between, the lease expires. A
+// reader never trusts the index alone: GetAccountByThumbprint checks the
+// record's own thumbprint.
+func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
+	if a == nil || a.ID == "" || a.Thumbprint == "" {
+		return errors.New("redis: create account: id and thumbprint are required")
+	}
+	c := *a
+	c.Version = 1
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("redis: encode account %q: %w", a.ID, err)
+	}
+	tk := thumbKey(a.Thumbprint)
+	if err := s.claimThumbprint(ctx, tk, a.ID, a.Thumbprint); err != nil {
+		return fmt.Errorf("redis: create account %q: %w", a.ID, err)
+	}
+
+	var created *goredis.BoolCmd
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		created = p.SetNX(ctx, accountKey(a.ID), b, 0)
+		p.Persist(ctx, tk)
+		return nil
+	})
+	if err == nil && !created.Val() {
+		err = storage.ErrExists
+	}
+	if err != nil {
+		// Undo the claim; if even that fails, the lease expires it.
+		_ = delIfScript.Run(ctx, s.c, []string{tk}, a.ID).Err()
+		return fmt.Errorf("redis: create account %q: %w", a.ID, err)
+	}
+	a.Version = 1
+	return nil
+}
+
+// claimThumbprint takes the index entry tk for account id with a lease.
+// If another account holds it, ErrExists, unless that entry is stale: left
+// behind by a rollover whose clean-up step never ran, which shows as the
+// indexed account now having another thumbprint. A stale entry is removed
+// and the claim tried once more.
+func (s *Store) claimThumbprint(ctx context.Context, tk, id, tp string) error {
+	for range 2 {
+		ok, err := s.c.SetNX(ctx, tk, id, claimLease).Result()
+		if err != nil {
+			return fmt.Errorf("claim thumbprint: %w", err)
+		}
+		if ok {
+			return nil
+		}
+		owner, err := s.c.Get(ctx, tk).Result()
+		if errors.Is(err, goredis.Nil) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("read thumbprint index: %w", err)
+		}
+		other, err := getJSON[storage.Account](ctx, s, accountKey(owner), "account "+strconv.Quote(owner))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("check thumbprint index: %w", err)
+		}
+		if err != nil || other.Thumbprint == tp {
+			// Held by a live account, or by a create still in flight (its
+			// record is not written yet): either way the key is taken.
+			return fmt.Errorf("thumbprint %q: %w", tp, storage.ErrExists)
+		}
+		if err := delIfScript.Run(ctx, s.c, []string{tk}, owner).Err(); err != nil {
+			return fmt.Errorf("drop stale thumbprint index: %w", err)
+		}
+	}
+	return fmt.Errorf("thumbprint %q: %w", tp, storage.ErrExists)
+}
+
+// GetAccount returns the account with the given id.
+func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, error) {
+	return getJSON[storage.Account](ctx, s, accountKey(id), "account "+strconv.Quote(id))
+}
+
+// GetAccountByThumbprint returns the account whose key has the given
+// thumbprint: the index names the account, and the account's own thumbprint
+// confirms it (so a stale index entry reads as not found).
+func (s *Store) GetAccountByThumbprint(ctx context.Context, thumbprint string) (*storage.Account, error) {
+	what := "account with thumbprint " + strconv.Quote(thumbprint)
+	id, err := s.c.Get(ctx, thumbKey(thumbprint)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: get %s: %w", what, err)
+	}
+	a, err := getJSON[storage.Account](ctx, s, accountKey(id), what)
+	if err != nil {
+		return nil, err
+	}
+	if a.Thumbprint != thumbprint {
+		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	return a, nil
+}
+
+// UpdateAccount replaces the account if a.Version is the stored version, then
+// sets a.Version to the new version.
+//
+// A changed thumbprint (key rollover) moves the index in single-key steps:
+// claim the new entry with a lease (ErrExists if another account holds it),
+// compare-and-swap the record, then make the new entry permanent and delete
+// the old one. A failed swap leaves the new claim to expire with its lease
+// rather than deleting it, because a concurrent update of the same account
+// to the same key may have won and rely on that entry. So after a conflict
+// the new key stays reserved for this account for up to claimLease.
+// Without a key change this is one index check plus the swap.
+func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
+	if a == nil || a.Thumbprint == "" {
+		return errors.New("redis: update account: thumbprint is required")
+	}
+	what := "account " + strconv.Quote(a.ID)
+	c := *a
+	c.Version = a.Version + 1
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err)
+	}
+
+	// The new thumbprint's entry is either ours already (no key change) or
+	// free to claim; both answers come back in one round trip.
+	tk := thumbKey(a.Thumbprint)
+	var claim *goredis.BoolCmd
+	var owner *goredis.StringCmd
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		claim = p.SetNX(ctx, tk, a.ID, claimLease)
+		owner = p.Get(ctx, tk)
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis: update %s: claim thumbprint: %w", what, err)
+	}
+	claimed := claim.Val()
+	if !claimed && owner.Val() != a.ID {
+		if err := s.claimThumbprint(ctx, tk, a.ID, a.Thumbprint); err != nil {
+			return fmt.Errorf("redis: update %s: %w", what, err)
+		}
+		claimed = true
+	}
+
+	res, err := accountCASScript.Run(ctx, s.c, []string{accountKey(a.ID)}, a.Version, b).Slice()
+	if err != nil {
+		return fmt.Errorf("redis: update %s: %w", what, err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("redis: update %s: unexpected script result %v", what, res)
+	}
+	code, _ := res[0].(int64)
+	oldThumb, _ := res[1].(string)
+	if err := casResult(int(code), what, a.Version); err != nil {
+		return err
+	}
+	a.Version = c.Version
+
+	if !claimed && oldThumb == a.Thumbprint {
+		return nil
+	}
+	kept, err := keepIndexScript.Run(ctx, s.c, []string{tk}, a.ID).Int()
+	if err != nil {
+		return fmt.Errorf("redis: %s updated, but keeping its thumbprint index failed: %w", what, err)
+	}
+	if kept != 1 {
+		return fmt.Errorf("redis: %s updated, but thumbprint %q is indexed to another account: %w", what, a.Thumbprint, storage.ErrExists)
+	}
+	if oldThumb != "" && oldThumb != a.Thumbprint {
+		if err := delIfScript.Run(ctx, s.c, []string{thumbKey(oldThumb)}, a.ID).Err(); err != nil {
+			// Harmless: readers check the record's thumbprint, and a later
+			// claim of that key removes the stale entry.
+			return fmt.Errorf("redis: %s updated, but dropping its old thumbprint index failed: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// CreateOrder stores the order and its new authorizations at version 1
+// (setting their Version fields to 1) and appends the order's id to its
+// account's list, all in one MULTI/EXEC round trip. Each record is written
+// with SET NX; if any id was taken (ErrExists), the records this call did
+// write and its list entry are removed again. On a single node the whole
+// step is atomic; a cluster runs one MULTI per slot, so a reader may briefly
+// see some of the new records before the rest, which is harmless because
+// nothing refers to them until CreateOrder returns.
+func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
+	if o == nil || o.ID == "" {
+		return errors.New("redis: create order: id is required")
+	}
+	what := "order " + strconv.Quote(o.ID)
+	oc := *o
+	oc.Version = 1
+	ob, err := json.Marshal(&oc)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err)
+	}
+	keys := make([]string, 0, len(authzs)+1)
+	vals := make([][]byte, 0, len(authzs)+1)
+	keys, vals = append(keys, orderKey(o.ID)), append(vals, ob)
+	for i, a := range authzs {
+		if a == nil || a.ID == "" {
+			return fmt.Errorf("redis: create %s: authorization %d has no id", what, i)
+		}
+		ac := *a
+		ac.Version = 1
+		b, err := json.Marshal(&ac)
+		if err != nil {
+			return fmt.Errorf("redis: encode %s: authorization %q: %w", what, a.ID, err)
+		}
+		keys, vals = append(keys, authzKey(a.ID)), append(vals, b)
+	}
+
+	listKey := accountOrdersKey(o.AccountID)
+	cmds := make([]*goredis.BoolCmd, len(keys))
+	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.SetNX(ctx, k, vals[i], 0)
+		}
+		p.RPush(ctx, listKey, o.ID)
+		return nil
+	})
+	if err != nil {
+		// The outcome is unknown (e.g. a lost connection), so nothing is
+		// rolled back: ids are random, a retry uses fresh ones.
+		return fmt.Errorf("redis: create %s: %w", what, err)
+	}
+	var taken string
+	var mine []string
+	for i, c := range cmds {
+		if c.Val() {
+			mine = append(mine, keys[i])
+		} else if taken == "" {
+			taken = keys[i]
+		}
+	}
+	if taken == "" {
+		o.Version = 1
+		for _, a := range authzs {
+			a.Version = 1
+		}
+		return nil
+	}
+
+	// Roll back: our records, and our list entry (the last occurrence of
+	// the id, since ours was appended after any earlier one).
+	_, rbErr := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, k := range mine {
+			p.Del(ctx, k)
+		}
+		p.LRem(ctx, listKey, -1, o.ID)
+		return nil
+	})
+	if rbErr != nil {
+		return fmt.Errorf("redis: create %s: key %s: %w (and rollback failed: %v)", what, taken, storage.ErrExists, rbErr)
+	}
+	return fmt.Errorf("redis: create %s: key %s: %w", what, taken, storage.ErrExists)
+}
+
+// GetOrder returns the order with the given id.
+func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error) {
+	return getJSON[storage.Order](ctx, s, orderKey(id), "order "+strconv.Quote(id))
+}
+
+// UpdateOrder replaces the order if o.Version is the stored version, then sets
+// o.Version to the new version. AccountID must not change: the order stays
+// in the list of the account it was created for.
+func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
+	if o == nil {
+		return errors.New("redis: update order: nil order")
+	}
+	c := *o
+	c.Version = o.Version + 1
+	if err := s.update(ctx, orderKey(o.ID), "order "+strconv.Quote(o.ID), o.Version, &c); err != nil {
+		return err
+	}
+	o.Version = c.Version
+	return nil
+}
+
+// ListOrders returns up to limit ids of the account's orders, oldest first,
+// from cursor on. The cursor is a decimal offset into the account's list,
+// which only grows at its end, so cursors stay valid as orders are added.
+// One LRANGE asks for one id more than the page to learn whether a next
+// page exists.
+func (s *Store) ListOrders(ctx context.Context, accountID, cursor string, limit int) ([]string, string, error) {
+	off := int64(0)
+	if cursor != "" {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < 0 {
+			return nil, "", fmt.Errorf("redis: list orders of %q: invalid cursor %q", accountID, cursor)
+		}
+		off = n
+	}
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	ids, err := s.c.LRange(ctx, accountOrdersKey(accountID), off, off+int64(limit)).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("redis: list orders of %q: %w", accountID, err)
+	}
+	if len(ids) <= limit {
+		return ids, "", nil
+	}
+	return ids[:limit], strconv.FormatInt(off+int64(limit), 10), nil
+}
+
+// GetAuthorization returns the authorization with the given id.
+func (s *Store) GetAuthorization(ctx context.Context, id string) (*storage.Authorization, error) {
+	return getJSON[storage.Authorization](ctx, s, authzKey(id), "authorization "+strconv.Quote(id))
+}
+
+// UpdateAuthorization replaces the authorization (with its challenges) if
+// a.Version is the stored version, then sets a.Version to the new version.
+func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorization) error {
+	if a == nil {
+		return errors.New("redis: update authorization: nil authorization")
+	}
+	c := *a
+	c.Version = a.Version + 1
+	if err := s.update(ctx, authzKey(a.ID), "authorization "+strconv.Quote(a.ID), a.Version, &c); err != nil {
+		return err
+	}
+	a.Version = c.Version
+	return nil
+}
+
+// CreateCertificate stores c at version 1 and sets c.Version to 1;
+// ErrExists if the serial is taken.
+func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) error {
+	if c == nil || c.Serial == "" {
+		return errors.New("redis: create certificate: serial is required")
+	}
+	cc := *c
+	cc.Version = 1
+	if err := s.create(ctx, certKey(c.Serial), "certificate "+strconv.Quote(c.Serial), &cc); err != nil {
+		return err
+	}
+	c.Version = 1
+	return nil
+}
+
+// GetCertificate returns the certificate with the given serial.
+func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Certificate, error) {
+	return getJSON[storage.Certificate](ctx, s, certKey(serial), "certificate "+strconv.Quote(serial))
+}
+
+// UpdateCertificate replaces the certificate if c.Version is the stored
+// version (revocation goes through here), then sets c.Version to the new version.
+func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) error {
+	if c == nil {
+		return errors.New("redis: update certificate: nil certificate")
+	}
+	cc := *c
+	cc.Version = c.Version + 1
+	if err := s.update(ctx, certKey(c.Serial), "certificate "+strconv.Quote(c.Serial), c.Version, &cc); err != nil {
+		return err
+	}
+	c.Version = cc.Version
+	return nil
+}
+
+// AddNonce stores the nonce with ttl as its Redis expiry, so expired nonces
+// cost nothing to clean up. Redis keeps millisecond precision.
+func (s *Store) AddNonce(ctx context.Context, nonce string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("redis: add nonce: ttl %v is not positive", ttl)
+	}
+	if err := s.c.Set(ctx, nonceKey(nonce), 1, ttl).Err(); err != nil {
+		return fmt.Errorf("redis: add nonce: %w", err)
+	}
+	return nil
+}
+
+// ConsumeNonce deletes the nonce and reports whether it was there. DEL is
+// atomic, so across all instances exactly one caller sees true.
+func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
+	n, err := s.c.Del(ctx, nonceKey(nonce)).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: consume nonce: %w", err)
+	}
+	return n == 1, nil
+}

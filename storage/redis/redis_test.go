@@ -1,0 +1,131 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acmegw/acmegw/internal/testredis"
+	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/storage/redis"
+	"github.com/acmegw/acmegw/storage/storagetest"
+)
+
+func open(t testing.TB, url string) *redis.Store {
+	t.Helper()
+	s, err := redis.New(t.Context(), url)
+	if err != nil {
+		t.Fatalf("redis.New(%s): %v", url, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return open(t, testredis.Start(t))
+	})
+}
+
+// TestSharedAcrossInstances checks that two stores on one Redis, standing in
+// for two acmegw instances, see each other's writes and share nonces.
+func TestSharedAcrossInstances(t *testing.T) {
+	url := testredis.Start(t)
+	a, b := open(t, url), open(t, url)
+	ctx := t.Context()
+	acct := &storage.Account{ID: "shared-" + t.Name() + time.Now().Format(time.RFC3339Nano), Thumbprint: "tp-" + time.Now().Format(time.RFC3339Nano), Status: storage.StatusValid}
+	if err := a.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.GetAccountByThumbprint(ctx, acct.Thumbprint)
+	if err != nil || got.ID != acct.ID {
+		t.Fatalf("other instance: %v, %v", got, err)
+	}
+	if err := a.AddNonce(ctx, acct.ID, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := b.ConsumeNonce(ctx, acct.ID); err != nil || !ok {
+		t.Fatalf("nonce from the other instance: %v, %v", ok, err)
+	}
+	if ok, _ := a.ConsumeNonce(ctx, acct.ID); ok {
+		t.Fatal("nonce redeemed twice across instances")
+	}
+}
+
+// TestStaleThumbprintIndex simulates an instance that died after a key
+// rollover but before dropping the old index entry: the entry must read as
+// not found and must not block a new account with that key.
+func TestStaleThumbprintIndex(t *testing.T) {
+	url := testredis.Start(t)
+	s := open(t, url)
+	ctx := t.Context()
+	suffix := time.Now().Format("150405.000000000")
+	acct := &storage.Account{ID: "stale-" + suffix, Thumbprint: "tp-new-" + suffix, Status: storage.StatusValid}
+	if err := s.CreateAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opt)
+	defer raw.Close()
+	old := "tp-old-" + suffix
+	if err := raw.Set(ctx, "acmegw:{thumb:"+old+"}", acct.ID, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.GetAccountByThumbprint(ctx, old); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("lookup through stale index: %v, want ErrNotFound", err)
+	}
+	other := &storage.Account{ID: "other-" + suffix, Thumbprint: old, Status: storage.StatusValid}
+	if err := s.CreateAccount(ctx, other); err != nil {
+		t.Fatalf("CreateAccount over a stale index entry: %v", err)
+	}
+	got, err := s.GetAccountByThumbprint(ctx, old)
+	if err != nil || got.ID != other.ID {
+		t.Fatalf("lookup after repair: %v, %v", got, err)
+	}
+}
+
+// TestOutage checks that a store reports a dead Redis through Ping and its
+// calls, and recovers without being reopened once Redis is back.
+func TestOutage(t *testing.T) {
+	srv := testredis.StartServer(t)
+	s := open(t, srv.URL())
+	srv.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Ping(ctx); err == nil {
+		t.Fatal("Ping succeeded with Redis down")
+	}
+	if _, err := s.ConsumeNonce(ctx, "n"); err == nil {
+		t.Fatal("ConsumeNonce succeeded with Redis down")
+	}
+	srv.Restart()
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping after restart: %v", err)
+	}
+	if err := s.AddNonce(ctx, "n", time.Minute); err != nil {
+		t.Fatalf("AddNonce after restart: %v", err)
+	}
+}
+
+func TestNewUnreachable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	if _, err := redis.New(ctx, "redis://127.0.0.1:1/0"); err == nil {
+		t.Fatal("New succeeded against a closed port")
+	}
+	if _, err := redis.New(ctx, "http://example.com"); err == nil {
+		t.Fatal("New accepted a non-Redis URL")
+	}
+}
+
+func BenchmarkNonce(b *testing.B) {
+	s := open(b, testredis.Start(b))
+	storagetest.BenchNonce(b, s)
+}
