@@ -1,0 +1,15 @@
+# Build: docker build -t acmegw .
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /acmegw ./cmd/acmegw
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /acmegw /acmegw
+ENV ACMEGW_LISTEN=:14000 ACMEGW_DATA_DIR=/data
+VOLUME /data
+EXPOSE 14000
+ENTRYPOINT ["/acmegw"]
+CMD ["serve"]
