@@ -77,10 +77,12 @@ type Order struct {
 	Expires     time.Time    `json:"expires"`
 	Profile     string       `json:"profile,omitempty"`
 	Brand       string       `json:"brand,omitempty"`
-	CertSerial  string       `json:"certSerial,omitempty"`
-	Error       *Problem     `json:"error,omitempty"`
-	CreatedAt   time.Time    `json:"createdAt"`
-	Version     int64        `json:"version"`
+	// Replaces is the ARI certificate id (RFC 9773) of the certificate this order renews.
+	Replaces   string    `json:"replaces,omitempty"`
+	CertSerial string    `json:"certSerial,omitempty"`
+	Error      *Problem  `json:"error,omitempty"`
+	CreatedAt  time.Time `json:"createdAt"`
+	Version    int64     `json:"version"`
 }
 
 // Challenge is one way to prove control of an authorization's identifier.
@@ -123,7 +125,14 @@ type Certificate struct {
 	Status           string    `json:"status"` // valid or revoked
 	RevokedAt        time.Time `json:"revokedAt,omitzero"`
 	RevocationReason int       `json:"revocationReason,omitempty"`
-	Version          int64     `json:"version"`
+	// ReplacedBy is the id of the order that named this certificate in
+	// "replaces"; a second such order gets alreadyReplaced.
+	ReplacedBy string `json:"replacedBy,omitempty"`
+	// RenewalStart and RenewalEnd, when set, override the ARI suggested
+	// window (an operator pulling renewals earlier during an incident).
+	RenewalStart time.Time `json:"renewalStart,omitzero"`
+	RenewalEnd   time.Time `json:"renewalEnd,omitzero"`
+	Version      int64     `json:"version"`
 }
 
 // Store holds all ACME state. Implementations must be safe for concurrent use
