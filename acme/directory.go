@@ -2,6 +2,7 @@ package acme
 
 import (
 	"net/http"
+	"strings"
 )
 
 func (s *Server) handleDirectory(w http.ResponseWriter, r *http.Request) {
@@ -22,12 +23,13 @@ func (s *Server) handleDirectory(w http.ResponseWriter, r *http.Request) {
 		meta["caaIdentities"] = s.cfg.CAAIdentities
 	}
 	s.writeJSON(w, r, http.StatusOK, map[string]any{
-		"newNonce":   base + newNoncePath,
-		"newAccount": base + newAccountPath,
-		"newOrder":   base + newOrderPath,
-		"revokeCert": base + revokeCertPath,
-		"keyChange":  base + keyChangePath,
-		"meta":       meta,
+		"newNonce":    base + newNoncePath,
+		"newAccount":  base + newAccountPath,
+		"newOrder":    base + newOrderPath,
+		"revokeCert":  base + revokeCertPath,
+		"keyChange":   base + keyChangePath,
+		"renewalInfo": base + strings.TrimSuffix(renewalInfoPath, "/"),
+		"meta":        meta,
 	})
 }
 

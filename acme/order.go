@@ -22,6 +22,7 @@ type orderJSON struct {
 	NotBefore      string               `json:"notBefore,omitempty"`
 	NotAfter       string               `json:"notAfter,omitempty"`
 	Profile        string               `json:"profile,omitempty"`
+	Replaces       string               `json:"replaces,omitempty"`
 	Authorizations []string             `json:"authorizations"`
 	Finalize       string               `json:"finalize"`
 	Certificate    string               `json:"certificate,omitempty"`
@@ -37,6 +38,7 @@ func (s *Server) renderOrder(r *http.Request, o *storage.Order) orderJSON {
 		Expires:        o.Expires.UTC().Format(time.RFC3339),
 		Identifiers:    o.Identifiers,
 		Profile:        o.Profile,
+		Replaces:       o.Replaces,
 		Authorizations: make([]string, len(o.AuthzIDs)),
 		Finalize:       base + orderPath + o.ID + "/finalize",
 		Error:          problemFromStored(o.Error),
@@ -73,6 +75,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		NotBefore   string               `json:"notBefore"`
 		NotAfter    string               `json:"notAfter"`
 		Profile     string               `json:"profile"`
+		Replaces    string               `json:"replaces"`
 	}
 	if req.postAsGet {
 		return malformed("newOrder needs a JSON payload with \"identifiers\"")
@@ -117,12 +120,24 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		Expires:     now.Add(s.cfg.OrderLifetime),
 		Profile:     in.Profile,
 		Brand:       profile.Brand,
+		Replaces:    in.Replaces,
 		CreatedAt:   now,
 	}
 	authzs := make([]*storage.Authorization, len(ids))
 	for i, id := range ids {
 		authzs[i] = newAuthorization(req.account.ID, id, order.Expires)
 		order.AuthzIDs = append(order.AuthzIDs, authzs[i].ID)
+	}
+	if in.Replaces != "" {
+		release, p := s.claimReplacement(r, req.account, in.Replaces, ids, order.ID)
+		if p != nil {
+			return p
+		}
+		defer func() {
+			if order.Version == 0 {
+				release()
+			}
+		}()
 	}
 	if err := s.store.CreateOrder(r.Context(), order, authzs); err != nil {
 		return storeProblem("creating order", err)

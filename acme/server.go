@@ -162,6 +162,7 @@ func (s *Server) routes() *mux.Router {
 	m.HandleFunc(directoryPath, s.handleDirectory).Methods(http.MethodGet, http.MethodPost)
 	m.HandleFunc("/dir", s.handleDirectory).Methods(http.MethodGet, http.MethodPost)
 	m.HandleFunc(termsPath, s.handleTerms).Methods(http.MethodGet)
+	m.HandleFunc(renewalInfoPath+"{id}", s.handleRenewalInfo).Methods(http.MethodGet)
 	m.HandleFunc(newNoncePath, s.handleNewNonce).Methods(http.MethodGet, http.MethodHead)
 	m.Handle(newAccountPath, s.post(s.handleNewAccount, jwsEmbeddedKey)).Methods(http.MethodPost)
 	m.Handle(newOrderPath, s.post(s.handleNewOrder, jwsAccount)).Methods(http.MethodPost)
