@@ -161,6 +161,7 @@ func (s *Server) finishValidation(authzID, challID string, verr error) {
 		}
 		err = s.store.UpdateAuthorization(ctx, a)
 		if err == nil {
+			s.metrics.validations.WithLabelValues(c.Type, c.Status).Inc()
 			log.Info("validation finished", "type", c.Type, "identifier", a.Identifier.Value, "status", c.Status)
 			return
 		}

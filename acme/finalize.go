@@ -124,6 +124,7 @@ func (s *Server) issue(ctx context.Context, o *storage.Order, csr *x509.Certific
 	if err := s.store.UpdateOrder(ctx, o); err != nil {
 		s.log.Error("recording issued certificate", "order", o.ID, "serial", cert.Serial, "err", err)
 	}
+	s.metrics.orders.WithLabelValues(storage.StatusValid, o.Brand).Inc()
 	return o
 }
 
@@ -134,6 +135,7 @@ func (s *Server) failOrder(ctx context.Context, o *storage.Order, cause error) *
 	if err := s.store.UpdateOrder(ctx, o); err != nil {
 		s.log.Error("recording failed issuance", "order", o.ID, "err", err)
 	}
+	s.metrics.orders.WithLabelValues(storage.StatusInvalid, o.Brand).Inc()
 	return o
 }
 

@@ -143,6 +143,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		return storeProblem("creating order", err)
 	}
 	logWith(r, "order", order.ID)
+	s.metrics.orders.WithLabelValues(storage.StatusPending, order.Brand).Inc()
 	logFrom(r).Info("order created", "identifiers", len(ids), "profile", profile.Name, "brand", profile.Brand)
 	s.writeOrder(w, r, http.StatusCreated, order)
 	return nil
@@ -222,6 +223,7 @@ func (s *Server) refreshOrder(ctx context.Context, o *storage.Order) (*storage.O
 		}
 		err = s.store.UpdateOrder(ctx, next)
 		if err == nil {
+			s.metrics.orders.WithLabelValues(next.Status, next.Brand).Inc()
 			return next, nil
 		}
 		if !errors.Is(err, storage.ErrConflict) {

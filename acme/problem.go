@@ -28,6 +28,8 @@ type Problem struct {
 	// location, when set, is sent as the Location header (e.g. the account
 	// that already holds a key, on keyChange conflicts).
 	location string
+	// storeFailure marks problems caused by the store, for metrics.
+	storeFailure bool
 }
 
 func (p *Problem) Error() string { return p.Type + ": " + p.Detail }
@@ -115,6 +117,7 @@ func storeProblem(op string, err error) *Problem {
 	p := serverInternal("%s: storage unavailable, try again shortly", op)
 	p.Status = http.StatusServiceUnavailable
 	p.retryAfter = 5 * time.Second
+	p.storeFailure = true
 	return p
 }
 
@@ -151,6 +154,12 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	level := slog.LevelInfo
 	if p.Status >= 500 {
 		level = slog.LevelError
+	}
+	if rl, ok := r.Context().Value(logKey{}).(*requestLog); ok && rl.metrics != nil {
+		rl.metrics.problems.WithLabelValues(p.Type).Inc()
+		if p.storeFailure {
+			rl.metrics.storeErrors.Inc()
+		}
 	}
 	logFrom(r).Log(r.Context(), level, "problem", "type", p.Type, "status", p.Status, "detail", p.Detail)
 	w.Header().Set("Content-Type", "application/problem+json")

@@ -79,10 +79,11 @@ type Config struct {
 
 // Server serves the ACME API.
 type Server struct {
-	cfg    Config
-	store  storage.Store
-	log    *slog.Logger
-	router *mux.Router
+	cfg     Config
+	store   storage.Store
+	log     *slog.Logger
+	router  *mux.Router
+	metrics *metrics
 
 	// validations tracks background validations so Close can wait for them.
 	validations sync.WaitGroup
@@ -114,7 +115,7 @@ func New(cfg Config) *Server {
 		cfg.MaxIdentifiers = 100
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, baseCtx: ctx, cancel: cancel}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, baseCtx: ctx, cancel: cancel, metrics: newMetrics()}
 	s.router = s.routes()
 	return s
 }
@@ -128,7 +129,7 @@ func (s *Server) Close() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := newID(8)
-	rec := &requestLog{logger: s.log.With("request_id", rid)}
+	rec := &requestLog{logger: s.log.With("request_id", rid), metrics: s.metrics}
 	r = r.WithContext(context.WithValue(r.Context(), logKey{}, rec))
 	w.Header().Set("X-Request-Id", rid)
 	start := time.Now()
@@ -140,8 +141,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeProblem(sw, r, serverInternal("internal error (request %s)", rid))
 			}
 		}
+		elapsed := time.Since(start)
+		s.metrics.observeRequest(rec.endpoint, r.Method, sw.status, elapsed)
 		rec.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
 	if r.Method == http.MethodPost {
 		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBodyBytes)
@@ -151,6 +154,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) routes() *mux.Router {
 	m := mux.NewRouter()
+	m.Use(routeLabel)
+	m.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet, http.MethodHead)
+	m.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet, http.MethodHead)
+	m.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	m.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.addNonceIfPost(w, r)
 		writeProblem(w, r, notFound("no ACME resource at %s", r.URL.Path))
@@ -215,7 +222,11 @@ func newID(n int) string {
 type logKey struct{}
 
 // requestLog carries a request's logger, enriched with the account and order as they become known.
-type requestLog struct{ logger *slog.Logger }
+type requestLog struct {
+	logger   *slog.Logger
+	endpoint string // the matched route template, for metrics
+	metrics  *metrics
+}
 
 func logFrom(r *http.Request) *slog.Logger {
 	if rl, ok := r.Context().Value(logKey{}).(*requestLog); ok {
