@@ -183,7 +183,9 @@ func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
 	if flat.Header != nil {
 		return nil, hdr, malformed("JWS must not have an unprotected header")
 	}
-	if flat.Protected == "" || flat.Payload == nil || flat.Signature == "" {
+	// An empty signature is checked after "alg", so that an unsigned
+	// alg "none" JWS is answered badSignatureAlgorithm, not malformed.
+	if flat.Protected == "" || flat.Payload == nil {
 		return nil, hdr, malformed("JWS must have \"protected\", \"payload\" and \"signature\" fields")
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(flat.Protected)
@@ -202,6 +204,9 @@ func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
 	if !algAllowed(ph.Alg) {
 		p := badSignatureAlgorithm("JWS algorithm %q is not accepted; use one of RS256, ES256, ES384, ES512, EdDSA", ph.Alg)
 		return nil, hdr, p
+	}
+	if flat.Signature == "" {
+		return nil, hdr, malformed("JWS must have \"protected\", \"payload\" and \"signature\" fields")
 	}
 	if ph.URL == "" {
 		return nil, hdr, malformed("JWS protected header has no \"url\"")
