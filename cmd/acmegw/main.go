@@ -11,6 +11,8 @@ const usage = `acmegw: an ACME (RFC 8555) certificate-authority gateway
 
 Usage:
   acmegw [serve] [flags]   serve ACME (the default); "acmegw serve -h" lists the flags
+  acmegw ari reschedule [--redis URL] [--start T] [--end T] SERIAL...
+                           move certificates' ARI renewal window (incident response)
   acmegw help              this text
 `
 
@@ -24,6 +26,8 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "ari":
+		err = ariCommand(args)
 	case "help":
 		fmt.Print(usage)
 	default:
