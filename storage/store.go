@@ -1,5 +1,5 @@
 // Package storage defines the Store contract that holds every piece of ACME
-// state (accounts, orders, authorizations, certificates, nonces) and the
+// state (accounts, orders, authorizations, certificates, nonces, rate limits)
 // records kept in it. Implementations live in sub-packages: storage/memory
 // (the embedded default) and storage/redis (shared by many instances).
 //
@@ -11,7 +11,12 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -135,6 +140,94 @@ type Certificate struct {
 	Version      int64     `json:"version"`
 }
 
+// RateLimit allows Count events per Period, enforced with GCRA (the generic
+// cell rate algorithm): each event moves the limit's theoretical arrival
+// time (TAT) on by the emission interval Period/Count, and an event is
+// allowed while the TAT stays within Burst intervals of now. So events may
+// come Burst at once after a quiet spell, then one per interval. Burst zero
+// means Count. A store keeps one timestamp per key and nothing once the TAT
+// has passed, however large Count is.
+type RateLimit struct {
+	Count  int           `json:"count"`
+	Period time.Duration `json:"period"`
+	Burst  int           `json:"burst,omitempty"`
+}
+
+// MaxBurst is Burst, or Count when Burst is zero.
+func (l RateLimit) MaxBurst() int {
+	if l.Burst > 0 {
+		return l.Burst
+	}
+	return l.Count
+}
+
+// Interval is the emission interval Period/Count, at least 1ns.
+func (l RateLimit) Interval() time.Duration {
+	if l.Count <= 0 {
+		return l.Period
+	}
+	return max(l.Period/time.Duration(l.Count), 1)
+}
+
+// Validate reports whether the limit can be enforced: Count and Period
+// positive, Burst not negative, and Burst intervals short of 100 years (so
+// that no implementation's arithmetic overflows).
+func (l RateLimit) Validate() error {
+	switch {
+	case l.Count <= 0:
+		return fmt.Errorf("rate limit count %d is not positive", l.Count)
+	case l.Period <= 0:
+		return fmt.Errorf("rate limit period %v is not positive", l.Period)
+	case l.Burst < 0:
+		return fmt.Errorf("rate limit burst %d is negative", l.Burst)
+	case l.Interval() > maxRateWindow/time.Duration(l.MaxBurst()+1):
+		return fmt.Errorf("rate limit of %d per %v with burst %d spans more than 100 years", l.Count, l.Period, l.MaxBurst())
+	}
+	return nil
+}
+
+// maxRateWindow bounds Burst×Interval (see RateLimit.Validate).
+const maxRateWindow = 100 * 365 * 24 * time.Hour
+
+// CheckSpend validates the arguments of SpendRateLimit, for implementations.
+func CheckSpend(key string, l RateLimit, cost int) error {
+	if key == "" {
+		return errors.New("rate limit key is empty")
+	}
+	if err := l.Validate(); err != nil {
+		return err
+	}
+	if cost < 0 || cost > l.MaxBurst() {
+		return fmt.Errorf("rate limit cost %d is outside 0..%d (the burst)", cost, l.MaxBurst())
+	}
+	return nil
+}
+
+// RateDecision is the outcome of SpendRateLimit.
+type RateDecision struct {
+	// Allowed reports whether the events fit (and so were spent).
+	Allowed bool
+	// Remaining is how many more events fit right now, after this call.
+	Remaining int
+	// RetryAfter is, when not Allowed, how long until the events would fit.
+	RetryAfter time.Duration
+}
+
+// NameSetKey names the set of an account's certificates that carry exactly
+// the given names (dNSNames and IP addresses; order, case and duplicates do
+// not matter): the account id and the SHA-256 of the sorted names. Stores
+// index certificates under it for LatestCertificate.
+func NameSetKey(accountID string, names []string) string {
+	norm := make([]string, len(names))
+	for i, n := range names {
+		norm[i] = strings.ToLower(n)
+	}
+	slices.Sort(norm)
+	norm = slices.Compact(norm)
+	sum := sha256.Sum256([]byte(strings.Join(norm, "\n")))
+	return accountID + ":" + hex.EncodeToString(sum[:])
+}
+
 // Store holds all ACME state. Implementations must be safe for concurrent use
 // and must make every Update a compare-and-swap on Version.
 type Store interface {
@@ -159,9 +252,24 @@ type Store interface {
 	UpdateAuthorization(ctx context.Context, a *Authorization) error
 
 	// CreateCertificate stores an issued certificate; ErrExists if the serial is taken.
+	// It also indexes the certificate under NameSetKey(AccountID, Names).
 	CreateCertificate(ctx context.Context, c *Certificate) error
 	GetCertificate(ctx context.Context, serial string) (*Certificate, error)
 	UpdateCertificate(ctx context.Context, c *Certificate) error
+	// LatestCertificate returns, of the account's certificates whose Names
+	// are exactly the given set (order, case and duplicates aside), the one
+	// with the latest NotAfter, as long as that NotAfter is in the future;
+	// ErrNotFound otherwise. It may be revoked. A constant-cost index lookup,
+	// used to recognise renewals.
+	LatestCertificate(ctx context.Context, accountID string, names []string) (*Certificate, error)
+
+	// SpendRateLimit checks the limit of key (GCRA, see RateLimit) and, only
+	// if cost events fit now, spends them, atomically across all instances
+	// sharing the store. A cost of 0 spends nothing: Allowed reports whether
+	// one event would fit, Remaining how many do, RetryAfter how long until
+	// one does. Cost must not exceed the burst. A key idle for its window
+	// takes no space.
+	SpendRateLimit(ctx context.Context, key string, limit RateLimit, cost int) (RateDecision, error)
 
 	// AddNonce records a nonce that may be redeemed once before ttl passes.
 	AddNonce(ctx context.Context, nonce string, ttl time.Duration) error

@@ -32,6 +32,9 @@ const sweepInterval = 10 * time.Second
 const sweepBatch = 1024
 
 // Store is an in-memory storage.Store. Its zero value is not usable; call New.
+//
+// Rate limits have a lock of their own too, and certificates are indexed by
+// account and name set (for LatestCertificate) as they are created.
 type Store struct {
 	mu         sync.RWMutex
 	accounts   map[string]*storage.Account
@@ -40,10 +43,13 @@ type Store struct {
 	acctOrders map[string][]string // account id → order ids, oldest first
 	authzs     map[string]*storage.Authorization
 	certs      map[string]*storage.Certificate
+	certSets   map[string]string // storage.NameSetKey → serial of the latest-expiring certificate
 
 	nonceMu sync.Mutex
 	nonces  map[string]time.Time // nonce → expiry
 	expiry  nonceHeap            // the same nonces ordered by expiry, for the sweep
+
+	rl rateLimits
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -61,6 +67,7 @@ func New() *Store {
 		acctOrders: make(map[string][]string),
 		authzs:     make(map[string]*storage.Authorization),
 		certs:      make(map[string]*storage.Certificate),
+		certSets:   make(map[string]string),
 		nonces:     make(map[string]time.Time),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
@@ -307,8 +314,25 @@ func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) e
 		return fmt.Errorf("memory: create certificate %q: %w", c.Serial, storage.ErrExists)
 	}
 	s.certs[c.Serial] = cc
+	setKey := storage.NameSetKey(c.AccountID, c.Names)
+	if prev, ok := s.certs[s.certSets[setKey]]; !ok || prev.NotAfter.Before(c.NotAfter) {
+		s.certSets[setKey] = c.Serial
+	}
 	c.Version = 1
 	return nil
+}
+
+// LatestCertificate returns a copy of the account's certificate for exactly
+// these names with the latest NotAfter, unless that has passed.
+func (s *Store) LatestCertificate(ctx context.Context, accountID string, names []string) (*storage.Certificate, error) {
+	setKey := storage.NameSetKey(accountID, names)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	c, ok := s.certs[s.certSets[setKey]]
+	if !ok || !time.Now().Before(c.NotAfter) {
+		return nil, fmt.Errorf("memory: certificate of account %q for %v: %w", accountID, names, storage.ErrNotFound)
+	}
+	return cloneCertificate(c), nil
 }
 
 // GetCertificate returns a copy of the certificate with the given serial.
@@ -409,6 +433,7 @@ func (s *Store) sweepLoop() {
 				more = s.expireLocked(time.Now(), sweepBatch)
 				s.nonceMu.Unlock()
 			}
+			s.rl.sweep()
 		}
 	}
 }

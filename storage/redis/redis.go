@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -48,6 +49,7 @@ func orderKey(id string) string         { return keyPrefix + "{order:" + id + "}
 func authzKey(id string) string         { return keyPrefix + "{authz:" + id + "}" }
 func certKey(serial string) string      { return keyPrefix + "{cert:" + serial + "}" }
 func nonceKey(n string) string          { return keyPrefix + "{nonce:" + n + "}" }
+func certSetKey(k string) string        { return keyPrefix + "{certset:" + k + "}" }
 
 // casScript replaces a JSON record if its stored version is ARGV[1].
 // It returns -1 when the key is missing, 0 on a version mismatch and 1 after
@@ -556,19 +558,83 @@ func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorizatio
 	return nil
 }
 
+// certSetScript points the name-set index KEYS[1] at serial ARGV[2] unless
+// it names a certificate expiring later, and lets the entry expire with the
+// certificate (ARGV[1], NotAfter in Unix milliseconds). Returns 1 if it wrote.
+var certSetScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ms = tonumber(string.match(cur, '^(%d+):'))
+  if ms and ms >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1
+`)
+
 // CreateCertificate stores c at version 1 and sets c.Version to 1;
-// ErrExists if the serial is taken.
+// ErrExists if the serial is taken. In the same round trip it indexes the
+// certificate under its account and name set for LatestCertificate. The two
+// keys live in different slots, so the index is written even when the
+// serial turns out to be taken; LatestCertificate checks what it points at.
+// The index is advisory: if only its write fails, the certificate is still
+// stored and this returns nil (a renewal then merely misses its exemption
+// from rate limits).
 func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) error {
 	if c == nil || c.Serial == "" {
 		return errors.New("redis: create certificate: serial is required")
 	}
+	what := "certificate " + strconv.Quote(c.Serial)
 	cc := *c
 	cc.Version = 1
-	if err := s.create(ctx, certKey(c.Serial), "certificate "+strconv.Quote(c.Serial), &cc); err != nil {
-		return err
+	b, err := json.Marshal(&cc)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err)
+	}
+	var created *goredis.BoolCmd
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		created = p.SetNX(ctx, certKey(c.Serial), b, 0)
+		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
+		certSetScript.Eval(ctx, p, []string{certSetKey(storage.NameSetKey(c.AccountID, c.Names))}, c.NotAfter.UnixMilli(), c.Serial)
+		return nil
+	})
+	ok, err := created.Result()
+	if err != nil {
+		return fmt.Errorf("redis: create %s: %w", what, err)
+	}
+	if !ok {
+		return fmt.Errorf("redis: create %s: %w", what, storage.ErrExists)
 	}
 	c.Version = 1
 	return nil
+}
+
+// LatestCertificate returns the account's certificate for exactly these
+// names with the latest NotAfter, unless that has passed: the index entry
+// (gone by itself at NotAfter) names the serial, and the certificate's own
+// account and names confirm it. Two round trips.
+func (s *Store) LatestCertificate(ctx context.Context, accountID string, names []string) (*storage.Certificate, error) {
+	setKey := storage.NameSetKey(accountID, names)
+	what := fmt.Sprintf("certificate of account %q for %v", accountID, names)
+	v, err := s.c.Get(ctx, certSetKey(setKey)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis: get %s: %w", what, err)
+	}
+	_, serial, ok := strings.Cut(v, ":")
+	if !ok {
+		return nil, fmt.Errorf("redis: %s: malformed index entry %q", what, v)
+	}
+	c, err := getJSON[storage.Certificate](ctx, s, certKey(serial), what)
+	if err != nil {
+		return nil, err
+	}
+	if storage.NameSetKey(c.AccountID, c.Names) != setKey || !time.Now().Before(c.NotAfter) {
+		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	return c, nil
 }
 
 // GetCertificate returns the certificate with the given serial.

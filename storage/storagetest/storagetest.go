@@ -51,6 +51,13 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"ConcurrentNonce", testConcurrentNonce},
 		{"ConcurrentCreate", testConcurrentCreate},
+		{"LatestCertificate", testLatestCertificate},
+		{"RateLimitBurst", testRateLimitBurst},
+		{"RateLimitRefill", testRateLimitRefill},
+		{"RateLimitCost", testRateLimitCost},
+		{"RateLimitChange", testRateLimitChange},
+		{"RateLimitKeys", testRateLimitKeys},
+		{"RateLimitConcurrent", testRateLimitConcurrent},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {

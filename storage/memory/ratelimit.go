@@ -1,0 +1,113 @@
+package memory
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// rateLimits holds the theoretical arrival time (TAT) of every rate-limit
+// key. A key whose TAT has passed is as good as absent, so entries are
+// dropped once their TAT passes: a heap orders the keys by the TAT they had
+// when scheduled, and a popped key whose TAT has since moved on is simply
+// scheduled again. The heap holds exactly one entry per key.
+type rateLimits struct {
+	mu    sync.Mutex
+	tats  map[string]int64 // key → TAT, Unix nanoseconds
+	sched tatHeap
+}
+
+// SpendRateLimit checks the GCRA limit of key and, if cost events fit,
+// spends them; a cost of 0 only reports. See storage.Store.
+func (s *Store) SpendRateLimit(ctx context.Context, key string, limit storage.RateLimit, cost int) (storage.RateDecision, error) {
+	if err := storage.CheckSpend(key, limit, cost); err != nil {
+		return storage.RateDecision{}, fmt.Errorf("memory: spend rate limit %q: %w", key, err)
+	}
+	now := time.Now().UnixNano()
+	rl := &s.rl
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.tats == nil {
+		rl.tats = make(map[string]int64)
+	}
+	rl.expireLocked(now, 2)
+	old, known := rl.tats[key]
+	tat, d := gcra(limit, old, now, cost)
+	if d.Allowed && cost > 0 {
+		rl.tats[key] = tat
+		if !known {
+			heap.Push(&rl.sched, tatEntry{key: key, tat: tat})
+		}
+	}
+	return d, nil
+}
+
+// gcra decides on cost events at now for a key whose stored TAT is tat
+// (zero when absent) and returns the TAT to store if they are allowed.
+// All times are Unix nanoseconds. The Redis store's script is the same
+// computation in microseconds.
+func gcra(l storage.RateLimit, tat, now int64, cost int) (int64, storage.RateDecision) {
+	t := int64(l.Interval())
+	window := int64(l.MaxBurst()) * t
+	tat = max(tat, now)
+	// A TAT beyond the window was spent under a larger limit than this one
+	// (the configuration changed); it owes no more than a full window.
+	tat = min(tat, now+window)
+	need := int64(max(cost, 1))
+	if allowAt := tat + need*t - window; now < allowAt {
+		return tat, storage.RateDecision{Remaining: int((now - tat + window) / t), RetryAfter: time.Duration(allowAt - now)}
+	}
+	tat += int64(cost) * t
+	return tat, storage.RateDecision{Allowed: true, Remaining: int((now - tat + window) / t)}
+}
+
+// expireLocked drops up to limit keys whose TAT has passed and reports
+// whether more may remain. The caller holds mu.
+func (rl *rateLimits) expireLocked(now int64, limit int) bool {
+	for range limit {
+		if len(rl.sched) == 0 || rl.sched[0].tat > now {
+			return false
+		}
+		e := heap.Pop(&rl.sched).(tatEntry)
+		if tat := rl.tats[e.key]; tat > now {
+			heap.Push(&rl.sched, tatEntry{key: e.key, tat: tat})
+		} else {
+			delete(rl.tats, e.key)
+		}
+	}
+	return true
+}
+
+// sweep drops every key whose TAT has passed, a batch per lock hold.
+func (rl *rateLimits) sweep() {
+	for more := true; more; {
+		rl.mu.Lock()
+		more = rl.expireLocked(time.Now().UnixNano(), sweepBatch)
+		rl.mu.Unlock()
+	}
+}
+
+// tatEntry is one key's scheduled expiry.
+type tatEntry struct {
+	key string
+	tat int64
+}
+
+// tatHeap is a min-heap of keys by scheduled expiry.
+type tatHeap []tatEntry
+
+func (h tatHeap) Len() int           { return len(h) }
+func (h tatHeap) Less(i, j int) bool { return h[i].tat < h[j].tat }
+func (h tatHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *tatHeap) Push(x any)        { *h = append(*h, x.(tatEntry)) }
+func (h *tatHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = tatEntry{}
+	*h = old[:len(old)-1]
+	return e
+}
