@@ -42,6 +42,11 @@ func checkIdentifier(id storage.Identifier) *Problem {
 		if err != nil || addr.Zone() != "" {
 			return malformed("ip identifier %q is not an IP address", id.Value)
 		}
+		// A certificate encodes an IPv4-mapped address as plain IPv4, so
+		// such an order could never be finalized: ask for the IPv4 form.
+		if addr.Is4In6() {
+			return rejectedIdentifier("ip identifier %q is an IPv4-mapped IPv6 address; send the IPv4 address %q", id.Value, addr.Unmap().String())
+		}
 		if addr.String() != id.Value {
 			return rejectedIdentifier("ip identifier %q is not in canonical form; send %q (RFC 8738)", id.Value, addr.String())
 		}
