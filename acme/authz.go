@@ -24,13 +24,14 @@ type authzJSON struct {
 // newAuthorization makes a pending authorization with the challenges the
 // identifier can use: dns-01 only for wildcards (CA/B Forum), no dns-01 for
 // IP addresses (RFC 8738).
-func newAuthorization(accountID string, id storage.Identifier, expires time.Time) *storage.Authorization {
+func newAuthorization(accountID string, id storage.Identifier, expires time.Time, caaIdentities []string) *storage.Authorization {
 	a := &storage.Authorization{
-		ID:         newID(12),
-		AccountID:  accountID,
-		Identifier: id,
-		Status:     storage.StatusPending,
-		Expires:    expires,
+		ID:            newID(12),
+		AccountID:     accountID,
+		Identifier:    id,
+		Status:        storage.StatusPending,
+		Expires:       expires,
+		CAAIdentities: caaIdentities,
 	}
 	var types []string
 	switch {
@@ -116,7 +117,7 @@ func (s *Server) handleAuthorization(w http.ResponseWriter, r *http.Request, req
 			return storeProblem("deactivating authorization", err)
 		}
 	} else {
-		s.resumeStaleValidation(a)
+		s.resumeStaleValidation(r, a)
 	}
 	if s.authzStatus(a) == storage.StatusPending && hasProcessing(a) {
 		w.Header().Set("Retry-After", "1")

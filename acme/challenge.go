@@ -63,12 +63,12 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *re
 		return notFound("no challenge %q in authorization %q", vars["id"], a.ID)
 	}
 	if req.postAsGet {
-		s.resumeStaleValidation(a)
+		s.resumeStaleValidation(r, a)
 	} else if c.Status == storage.StatusPending {
 		if st := s.authzStatus(a); st != storage.StatusPending {
 			return malformed("authorization for %s is %s; its challenges can no longer be answered", a.Identifier.Value, st)
 		}
-		started, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint)
+		started, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint, s.accountURL(r, req.account.ID))
 		if p != nil {
 			return p
 		}
@@ -90,7 +90,7 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *re
 // startValidation marks the challenge processing (compare-and-swap, so only
 // one instance validates it) and launches the validation. It returns the
 // channel closed when the validation is done, or nil if another request won.
-func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, challID, thumbprint string) (<-chan struct{}, *Problem) {
+func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, challID, thumbprint, accountURI string) (<-chan struct{}, *Problem) {
 	c := findChallenge(a, challID)
 	c.Status = storage.StatusProcessing
 	c.Started = time.Now().UTC()
@@ -108,13 +108,25 @@ func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, 
 		Token:            c.Token,
 		KeyAuthorization: c.Token + "." + thumbprint,
 	}
+	var caaChecked time.Time
 	done := make(chan struct{})
 	s.validations.Add(1)
 	go func() {
 		defer s.validations.Done()
 		defer close(done)
 		err := s.cfg.Validator.Validate(s.baseCtx, vc)
-		s.finishValidation(a.ID, challID, err)
+		if err == nil && vc.IdentifierType == "dns" {
+			// CAA is checked once control is proven, as RFC 8659 wants it
+			// checked close to the validation; finalize repeats it if stale.
+			err = s.cfg.Validator.CheckCAA(s.baseCtx, validation.CAARequest{
+				Name: vc.Identifier, Wildcard: a.Wildcard, IssuerDomains: a.CAAIdentities,
+				AccountURI: accountURI, Method: vc.Type,
+			})
+			if err == nil {
+				caaChecked = time.Now().UTC()
+			}
+		}
+		s.finishValidation(a.ID, challID, err, caaChecked)
 	}()
 	return done, nil
 }
@@ -135,7 +147,7 @@ func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, done
 }
 
 // finishValidation records the result on the challenge and its authorization together.
-func (s *Server) finishValidation(authzID, challID string, verr error) {
+func (s *Server) finishValidation(authzID, challID string, verr error, caaChecked time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	log := s.log.With("authz", authzID, "challenge", challID)
@@ -154,6 +166,7 @@ func (s *Server) finishValidation(authzID, challID string, verr error) {
 			c.Status, c.Validated = storage.StatusValid, now
 			a.Status = storage.StatusValid
 			a.Expires = now.Add(s.cfg.AuthzValidity)
+			a.CAACheckedAt = caaChecked
 		} else {
 			c.Status = storage.StatusInvalid
 			c.Error = validationProblem(verr)
@@ -182,7 +195,7 @@ func validationProblem(err error) *storage.Problem {
 
 // resumeStaleValidation restarts a validation whose instance died while it
 // was processing, so the client polling it does not wait forever.
-func (s *Server) resumeStaleValidation(a *storage.Authorization) {
+func (s *Server) resumeStaleValidation(r *http.Request, a *storage.Authorization) {
 	if a.Status != storage.StatusPending {
 		return
 	}
@@ -192,7 +205,7 @@ func (s *Server) resumeStaleValidation(a *storage.Authorization) {
 			if err != nil {
 				return
 			}
-			_, _ = s.startValidation(context.Background(), a, c.ID, acct.Thumbprint)
+			_, _ = s.startValidation(context.Background(), a, c.ID, acct.Thumbprint, s.accountURL(r, acct.ID))
 			return
 		}
 	}

@@ -14,12 +14,14 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 
 	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/validation"
 )
 
 // handleFinalize checks the CSR against the order and issues (RFC 8555 §7.4).
@@ -45,6 +47,9 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 		return p
 	}
 	if p := checkCSR(csr, o, req.account); p != nil {
+		return p
+	}
+	if p := s.recheckCAA(r, o, req.account); p != nil {
 		return p
 	}
 
@@ -245,4 +250,53 @@ func checkCSRKey(pub any) *Problem {
 		return badCSR("CSR key type %T is not accepted; use RSA (2048+ bits) or ECDSA P-256/P-384", pub)
 	}
 	return nil
+}
+
+// recheckCAA repeats the CAA checks of the order's authorizations that are
+// too old (or were made for another brand's identities) right before
+// issuance. A failure makes the order invalid: the records forbid this CA.
+func (s *Server) recheckCAA(r *http.Request, o *storage.Order, acct *storage.Account) *Problem {
+	brand, ok := s.cfg.Router.Issuer(o.Brand)
+	if !ok {
+		return nil
+	}
+	identities := brand.Describe().CAAIdentities
+	if len(identities) == 0 {
+		return nil
+	}
+	checks := make([]validation.CAACheck, 0, len(o.AuthzIDs))
+	for _, id := range o.AuthzIDs {
+		a, err := s.store.GetAuthorization(r.Context(), id)
+		if err != nil {
+			return storeProblem("loading authorization", err)
+		}
+		if a.Identifier.Type != "dns" {
+			continue
+		}
+		method := ""
+		for _, c := range a.Challenges {
+			if c.Status == storage.StatusValid {
+				method = c.Type
+			}
+		}
+		checks = append(checks, validation.CAACheck{
+			Request: validation.CAARequest{
+				Name: a.Identifier.Value, Wildcard: a.Wildcard, IssuerDomains: identities,
+				AccountURI: s.accountURL(r, acct.ID), Method: method,
+			},
+			CheckedAt:            a.CAACheckedAt,
+			CheckedIssuerDomains: a.CAAIdentities,
+		})
+	}
+	err := s.cfg.Validator.RecheckCAA(r.Context(), time.Now(), s.cfg.CAARecheckAge, checks)
+	if err == nil {
+		return nil
+	}
+	sp := validationProblem(err)
+	o.Status = storage.StatusInvalid
+	o.Error = sp
+	if uerr := s.store.UpdateOrder(r.Context(), o); uerr != nil && !errors.Is(uerr, storage.ErrConflict) {
+		return storeProblem("recording CAA failure", uerr)
+	}
+	return problemFromStored(sp)
 }

@@ -125,7 +125,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	}
 	authzs := make([]*storage.Authorization, len(ids))
 	for i, id := range ids {
-		authzs[i] = newAuthorization(req.account.ID, id, order.Expires)
+		authzs[i] = newAuthorization(req.account.ID, id, order.Expires, product.CAAIdentities)
 		order.AuthzIDs = append(order.AuthzIDs, authzs[i].ID)
 	}
 	if in.Replaces != "" {

@@ -131,7 +131,7 @@ func problemFromStored(sp *storage.Problem) *Problem {
 
 func statusOf(kind string) int {
 	switch kind {
-	case "unauthorized", "orderNotReady", "userActionRequired":
+	case "unauthorized", "orderNotReady", "userActionRequired", "caa":
 		return http.StatusForbidden
 	case "serverInternal":
 		return http.StatusInternalServerError

@@ -38,9 +38,11 @@ const (
 	termsPath      = "/terms"
 )
 
-// Validator checks one challenge against the network; validation.Validator implements it.
+// Validator checks challenges and CAA against the network; validation.Validator implements it.
 type Validator interface {
 	Validate(ctx context.Context, ch validation.Challenge) error
+	CheckCAA(ctx context.Context, req validation.CAARequest) error
+	RecheckCAA(ctx context.Context, now time.Time, maxAge time.Duration, checks []validation.CAACheck) error
 }
 
 // Config is what the front end needs from the rest of the gateway.
@@ -75,6 +77,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxIdentifiers bounds the identifiers of one order; zero means 100.
 	MaxIdentifiers int
+	// CAARecheckAge is how old a passing CAA check may be at finalize before
+	// it is repeated; zero means validation.DefaultCAARecheckAge.
+	CAARecheckAge time.Duration
 }
 
 // Server serves the ACME API.

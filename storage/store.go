@@ -1,6 +1,6 @@
 // Package storage defines the Store contract that holds every piece of ACME
 // state (accounts, orders, authorizations, certificates, nonces, rate limits)
-// records kept in it. Implementations live in sub-packages: storage/memory
+// and the records kept in it. Implementations live in sub-packages: storage/memory
 // (the embedded default) and storage/redis (shared by many instances).
 //
 // Every mutable record carries a Version. Create stores version 1; Update
@@ -113,7 +113,12 @@ type Authorization struct {
 	Status     string      `json:"status"`
 	Expires    time.Time   `json:"expires"`
 	Challenges []Challenge `json:"challenges"`
-	Version    int64       `json:"version"`
+	// CAAIdentities are the issuer domains of the brand the authorization
+	// was created for; CAA is checked against them when a challenge passes.
+	CAAIdentities []string `json:"caaIdentities,omitempty"`
+	// CAACheckedAt is when CAA last passed; finalize checks again when it is stale.
+	CAACheckedAt time.Time `json:"caaCheckedAt,omitzero"`
+	Version      int64     `json:"version"`
 }
 
 // Certificate is an issued certificate chain, found by its serial number (lower-case hex).

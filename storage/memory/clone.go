@@ -56,6 +56,7 @@ func cloneOrder(o *storage.Order) *storage.Order {
 
 func cloneAuthorization(a *storage.Authorization) *storage.Authorization {
 	c := *a
+	c.CAAIdentities = cloneStrings(a.CAAIdentities)
 	if a.Challenges != nil {
 		c.Challenges = make([]storage.Challenge, len(a.Challenges))
 		for i, ch := range a.Challenges {
