@@ -73,6 +73,9 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, req *r
 	if p := checkContacts(in.Contact); p != nil {
 		return p
 	}
+	if p := s.limitNewAccount(r); p != nil {
+		return p
+	}
 	keyJSON, err := json.Marshal(req.jwk.Public())
 	if err != nil {
 		return badPublicKey("encoding key: %v", err)

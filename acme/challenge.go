@@ -68,6 +68,9 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *re
 		if st := s.authzStatus(a); st != storage.StatusPending {
 			return malformed("authorization for %s is %s; its challenges can no longer be answered", a.Identifier.Value, st)
 		}
+		if p := s.limitValidation(r.Context(), a); p != nil {
+			return p
+		}
 		started, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint, s.accountURL(r, req.account.ID))
 		if p != nil {
 			return p
@@ -174,6 +177,9 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 		}
 		err = s.store.UpdateAuthorization(ctx, a)
 		if err == nil {
+			if verr != nil && c.Error.Type != "serverInternal" {
+				s.spendFailedValidation(ctx, a)
+			}
 			s.metrics.validations.WithLabelValues(c.Type, c.Status).Inc()
 			log.Info("validation finished", "type", c.Type, "identifier", a.Identifier.Value, "status", c.Status)
 			return

@@ -42,6 +42,10 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if o.Status != storage.StatusReady {
 		return orderNotReady("order is %s, not ready; %s", o.Status, notReadyHint(o.Status))
 	}
+	issuedLimits, p := s.limitFinalize(r.Context(), o)
+	if p != nil {
+		return p
+	}
 	csr, p := parseCSR(in.CSR)
 	if p != nil {
 		return p
@@ -61,6 +65,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 		return storeProblem("finalizing order", err)
 	}
 	o = s.issue(r.Context(), o, csr)
+	s.spendIssued(r.Context(), o, issuedLimits)
 	logFrom(r).Info("order finalized", "status", o.Status, "serial", o.CertSerial)
 	s.writeOrder(w, r, http.StatusOK, o)
 	return nil

@@ -109,6 +109,9 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	if p != nil {
 		return p
 	}
+	if p := s.limitNewOrder(r.Context(), req.account, ids); p != nil {
+		return p
+	}
 
 	order := &storage.Order{
 		ID:          newID(12),

@@ -63,6 +63,9 @@ type Config struct {
 	CAAIdentities  []string
 	// ExternalAccountRequired is advertised in the directory meta.
 	ExternalAccountRequired bool
+	// RateLimits configures the rate limits (see ratelimit.go); the zero
+	// value enforces DefaultRateLimits.
+	RateLimits RateLimits
 
 	// ValidationWait is how long a challenge POST waits for a validation to
 	// finish before it answers "processing"; zero means 3 seconds.

@@ -1,0 +1,380 @@
+package acme
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// Names of the rate limits, as used in RateLimits, in the configuration and
+// in the detail of rateLimited problems.
+const (
+	// LimitNewAccountsPerIP counts newAccount requests that create an
+	// account, per client address (IPv4 address or IPv6 /64).
+	LimitNewAccountsPerIP = "newAccountsPerIP"
+	// LimitNewOrdersPerAccount counts created orders per account; renewals
+	// are exempt.
+	LimitNewOrdersPerAccount = "newOrdersPerAccount"
+	// LimitCertificatesPerRegisteredDomain counts issued certificates per
+	// registered domain (or IP address) they name, whichever account asked;
+	// renewals are exempt. It is checked at newOrder and finalize and spent
+	// once a certificate is issued (or accepted by a brand that issues later).
+	LimitCertificatesPerRegisteredDomain = "certificatesPerRegisteredDomain"
+	// LimitFailedValidationsPerAccountAndName counts failed challenge
+	// validations per account and identifier; it is checked before each
+	// validation starts and spent when one fails.
+	LimitFailedValidationsPerAccountAndName = "failedValidationsPerAccountAndName"
+	// LimitFinalizePerOrder counts finalize requests of a ready order, bad
+	// CSRs included, so a client stuck in a finalize loop is slowed down.
+	LimitFinalizePerOrder = "finalizePerOrder"
+)
+
+// defaultRateLimits are Let's Encrypt's limits made roomier for a private
+// gateway, whose clients are an organisation's own servers and clusters.
+var defaultRateLimits = map[string]storage.RateLimit{
+	LimitNewAccountsPerIP:                   {Count: 300, Period: 3 * time.Hour},
+	LimitNewOrdersPerAccount:                {Count: 1500, Period: 3 * time.Hour},
+	LimitCertificatesPerRegisteredDomain:    {Count: 1000, Period: 7 * 24 * time.Hour},
+	LimitFailedValidationsPerAccountAndName: {Count: 50, Period: time.Hour},
+	LimitFinalizePerOrder:                   {Count: 20, Period: time.Hour},
+}
+
+// DefaultRateLimits returns the built-in limits by name.
+func DefaultRateLimits() map[string]storage.RateLimit { return maps.Clone(defaultRateLimits) }
+
+// RateLimits configures the gateway's rate limits. Its zero value enforces
+// DefaultRateLimits. Counters live in the store (Redis when configured), so
+// all instances share them.
+type RateLimits struct {
+	// Disabled turns every limit off.
+	Disabled bool
+	// Limits replaces built-in limits by name; an entry with a Count of zero
+	// turns that limit off. Burst zero means Count.
+	Limits map[string]storage.RateLimit
+	// Overrides replaces a limit for one subject: Overrides[name][id] where
+	// id is the account id, or for newAccountsPerIP the client address as
+	// the limit sees it ("192.0.2.7", "2001:db8:1:2::/64"). A Count of zero
+	// exempts that subject.
+	Overrides map[string]map[string]storage.RateLimit
+	// TrustForwardedFor takes the client address for newAccountsPerIP from
+	// the last X-Forwarded-For entry (the one the proxy in front added)
+	// instead of the connection's peer. Set it only behind a proxy that
+	// always sets that header, or clients can pick their own address.
+	TrustForwardedFor bool
+}
+
+// Validate reports unknown limit names and limits that cannot be enforced.
+func (rl RateLimits) Validate() error {
+	check := func(where string, l storage.RateLimit) error {
+		if l.Count == 0 {
+			return nil
+		}
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("rate limit %s: %w", where, err)
+		}
+		return nil
+	}
+	known := func(name string) error {
+		if _, ok := defaultRateLimits[name]; !ok {
+			return fmt.Errorf("unknown rate limit %q; known: %s", name, strings.Join(slices.Sorted(maps.Keys(defaultRateLimits)), ", "))
+		}
+		return nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(rl.Limits)) {
+		if err := known(name); err != nil {
+			return err
+		}
+		if err := check(name, rl.Limits[name]); err != nil {
+			return err
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(rl.Overrides)) {
+		if err := known(name); err != nil {
+			return err
+		}
+		for _, id := range slices.Sorted(maps.Keys(rl.Overrides[name])) {
+			if err := check(name+" override for "+id, rl.Overrides[name][id]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// limit returns the limit name applies to subject, and false when it is off.
+func (rl *RateLimits) limit(name, subject string) (storage.RateLimit, bool) {
+	if rl.Disabled {
+		return storage.RateLimit{}, false
+	}
+	l, ok := rl.Overrides[name][subject]
+	if !ok {
+		l, ok = rl.Limits[name]
+	}
+	if !ok {
+		l = defaultRateLimits[name]
+	}
+	return l, l.Count > 0
+}
+
+// limitCheck is one limit applied to one subject.
+type limitCheck struct {
+	name  string
+	key   string // the store's key: name and subject
+	limit storage.RateLimit
+	what  string // "too many new orders for this account"
+}
+
+// check looks up the limit name for subject (overrides by overrideID) and
+// returns the check to make, or false when the limit is off.
+func (s *Server) limitCheck(name, subject, overrideID, what string) (limitCheck, bool) {
+	l, on := s.cfg.RateLimits.limit(name, overrideID)
+	return limitCheck{name: name, key: name + ":" + subject, limit: l, what: what}, on
+}
+
+// spend asks the store for cost events of c (0: only check) and turns a
+// refusal into a rateLimited problem and a store failure into a 503.
+func (s *Server) spend(ctx context.Context, c limitCheck, cost int) *Problem {
+	d, err := s.store.SpendRateLimit(ctx, c.key, c.limit, cost)
+	if err != nil {
+		return storeProblem("checking rate limit "+c.name, err)
+	}
+	if d.Allowed {
+		return nil
+	}
+	return rateLimited(c, d.RetryAfter, time.Now())
+}
+
+// rateLimited is a 429 naming the limit, its value and when to retry, with
+// Retry-After in whole seconds, rounded up.
+func rateLimited(c limitCheck, retry time.Duration, now time.Time) *Problem {
+	secs := (max(retry, 0) + time.Second - 1) / time.Second
+	retry = max(secs, 1) * time.Second
+	value := fmt.Sprintf("%d per %v", c.limit.Count, c.limit.Period)
+	if b := c.limit.MaxBurst(); b != c.limit.Count {
+		value += fmt.Sprintf(", burst %d", b)
+	}
+	p := newProblem("rateLimited", http.StatusTooManyRequests, "%s: limit %s (%s); retry after %s",
+		c.what, value, c.name, now.Add(retry).UTC().Format(time.RFC3339))
+	p.retryAfter = retry
+	return p
+}
+
+// limitNewAccount spends one of the client address's new accounts.
+func (s *Server) limitNewAccount(r *http.Request) *Problem {
+	addr := s.clientAddr(r)
+	c, on := s.limitCheck(LimitNewAccountsPerIP, addr, addr, "too many new accounts from "+addr)
+	if !on {
+		return nil
+	}
+	return s.spend(r.Context(), c, 1)
+}
+
+// clientAddr is the address newAccountsPerIP counts: an IPv4 address, or
+// the /64 of an IPv6 address (one host often holds a whole /64).
+func (s *Server) clientAddr(r *http.Request) string {
+	if s.cfg.RateLimits.TrustForwardedFor {
+		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
+			last := xff[len(xff)-1]
+			last = strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:])
+			if a, ok := parseAddr(last); ok {
+				return addrSubject(a)
+			}
+		}
+	}
+	if a, ok := parseAddr(r.RemoteAddr); ok {
+		return addrSubject(a)
+	}
+	return r.RemoteAddr
+}
+
+// parseAddr reads "ip", "ip:port" or "[ipv6]:port".
+func parseAddr(s string) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, true
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func addrSubject(a netip.Addr) string {
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
+// limitNewOrder checks the account's new orders and the registered domains'
+// certificates before a new order is stored; renewals are exempt from both.
+// The domain limits are only checked here (finalize spends them), and the
+// order limit is spent last, so a refused order spends nothing.
+func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids []storage.Identifier) *Problem {
+	orders, ordersOn := s.limitCheck(LimitNewOrdersPerAccount, acct.ID, acct.ID, "too many new orders for this account")
+	domains, domainsOn := s.domainChecks(acct.ID, ids)
+	if !ordersOn && !domainsOn {
+		return nil
+	}
+	renewal, err := s.isRenewal(ctx, acct.ID, ids)
+	if err != nil {
+		return storeProblem("checking rate limits", err)
+	}
+	if renewal {
+		return nil
+	}
+	for _, c := range domains {
+		if p := s.spend(ctx, c, 0); p != nil {
+			return p
+		}
+	}
+	if ordersOn {
+		return s.spend(ctx, orders, 1)
+	}
+	return nil
+}
+
+// limitFinalize runs before a ready order is finalized: it checks the
+// certificate limits of the order's registered domains (unless it is a
+// renewal), then spends one of the order's finalize attempts. It returns
+// the domain checks to spend with spendIssued once the certificate exists.
+func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCheck, *Problem) {
+	domains, domainsOn := s.domainChecks(o.AccountID, o.Identifiers)
+	if domainsOn {
+		renewal, err := s.isRenewal(ctx, o.AccountID, o.Identifiers)
+		if err != nil {
+			return nil, storeProblem("checking rate limits", err)
+		}
+		if renewal {
+			domains = nil
+		}
+		for _, c := range domains {
+			if p := s.spend(ctx, c, 0); p != nil {
+				return nil, p
+			}
+		}
+	}
+	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, o.AccountID, "too many finalize requests for this order"); on {
+		if p := s.spend(ctx, c, 1); p != nil {
+			return nil, p
+		}
+	}
+	return domains, nil
+}
+
+// spendIssued spends the certificate limits limitFinalize checked, once
+// the order's certificate was issued or accepted by its brand. The
+// certificate exists either way, so a failure or refusal (another order
+// used up the limit meanwhile) is only logged.
+func (s *Server) spendIssued(ctx context.Context, o *storage.Order, domains []limitCheck) {
+	if o.Status != storage.StatusValid && o.Status != storage.StatusProcessing {
+		return
+	}
+	for _, c := range domains {
+		d, err := s.store.SpendRateLimit(ctx, c.key, c.limit, 1)
+		if err != nil || !d.Allowed {
+			s.log.Warn("rate limit not spent for an issued certificate", "limit", c.name, "key", c.key, "order", o.ID, "err", err)
+		}
+	}
+}
+
+// domainChecks lists the certificatesPerRegisteredDomain check of each
+// distinct registered domain of ids, or false when the limit is off.
+func (s *Server) domainChecks(accountID string, ids []storage.Identifier) ([]limitCheck, bool) {
+	var out []limitCheck
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		d := registeredDomain(id)
+		if seen[d] {
+			continue
+		}
+		seen[d] = true
+		c, on := s.limitCheck(LimitCertificatesPerRegisteredDomain, d, accountID, "too many certificates for "+d)
+		if !on {
+			// Overrides are per account, so the limit is on for every
+			// domain or for none.
+			return nil, false
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+// registeredDomain is what certificatesPerRegisteredDomain counts: a DNS
+// name's registered domain by the public suffix list compiled into
+// golang.org/x/net (so "www.example.co.uk" counts for "example.co.uk", and
+// private names under an unlisted TLD, like "a.b.corp", count for their last
+// two labels, "b.corp"); a name that is itself a public suffix counts as
+// itself; an IP address counts for itself.
+func registeredDomain(id storage.Identifier) string {
+	if id.Type == "ip" {
+		return id.Value
+	}
+	name := strings.TrimPrefix(id.Value, "*.")
+	if d, err := publicsuffix.EffectiveTLDPlusOne(name); err == nil {
+		return d
+	}
+	return name
+}
+
+// isRenewal reports whether the account holds a valid, unexpired
+// certificate for exactly these identifiers: one index lookup.
+func (s *Server) isRenewal(ctx context.Context, accountID string, ids []storage.Identifier) (bool, error) {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.Value
+	}
+	c, err := s.store.LatestCertificate(ctx, accountID, names)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return c.Status == storage.StatusValid && time.Now().Before(c.NotAfter), nil
+}
+
+// limitValidation checks, before a validation starts, that the account has
+// failed validations of this identifier to spare.
+func (s *Server) limitValidation(ctx context.Context, a *storage.Authorization) *Problem {
+	c, on := s.failedValidationCheck(a)
+	if !on {
+		return nil
+	}
+	return s.spend(ctx, c, 0)
+}
+
+// spendFailedValidation records a failed validation against its limit; the
+// failure is already stored, so problems are only logged.
+func (s *Server) spendFailedValidation(ctx context.Context, a *storage.Authorization) {
+	c, on := s.failedValidationCheck(a)
+	if !on {
+		return
+	}
+	if _, err := s.store.SpendRateLimit(ctx, c.key, c.limit, 1); err != nil {
+		s.log.Warn("failed validation not counted", "limit", c.name, "authz", a.ID, "err", err)
+	}
+}
+
+func (s *Server) failedValidationCheck(a *storage.Authorization) (limitCheck, bool) {
+	name := a.Identifier.Value
+	if a.Wildcard {
+		name = "*." + name
+	}
+	return s.limitCheck(LimitFailedValidationsPerAccountAndName, a.AccountID+":"+a.Identifier.Value, a.AccountID,
+		"too many failed validations of "+name+" for this account")
+}
