@@ -48,6 +48,9 @@ type Config struct {
 	DefaultProfile string                   `yaml:"default_profile"`
 	Profiles       map[string]ProfileConfig `yaml:"profiles"`
 	Brands         map[string]BrandConfig   `yaml:"brands"`
+
+	// RateLimits is the rate_limits section (see ratelimits.go).
+	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 }
 
 // ProfileConfig is one orderable profile.

@@ -29,6 +29,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	rateLimits, err := cfg.RateLimits.acmeRateLimits()
+	if err != nil {
+		return err
+	}
 	log, err := newLogger(cfg)
 	if err != nil {
 		return err
@@ -66,6 +70,7 @@ func serve(args []string) error {
 		TermsOfService: cfg.TermsOfService,
 		Website:        cfg.Website,
 		CAAIdentities:  cfg.CAAIdentities,
+		RateLimits:     rateLimits,
 	})
 	defer srv.Close()
 
