@@ -67,14 +67,13 @@ func testRateLimitRefill(t *testing.T, s storage.Store) {
 		t.Fatalf("spend 3: %+v; want refused for at most 100ms", d)
 	}
 	time.Sleep(d.RetryAfter + 30*time.Millisecond)
-	if d := spend(t, s, key, l, 1); !d.Allowed || d.Remaining != 0 {
-		t.Fatalf("after RetryAfter: %+v; want one allowed, 0 remaining", d)
+	// A busy machine may oversleep into the next interval, so only the
+	// first spend after RetryAfter is certain.
+	if d := spend(t, s, key, l, 1); !d.Allowed || d.Remaining > 1 {
+		t.Fatalf("after RetryAfter: %+v; want allowed, at most 1 remaining", d)
 	}
-	if d := spend(t, s, key, l, 1); d.Allowed {
-		t.Fatalf("second spend after RetryAfter: %+v; want refused", d)
-	}
-	// After a whole idle period the full burst is back (and the store may
-	// have dropped the key).
+	// After a whole idle period the full burst is back, and no more (the
+	// store may have dropped the key).
 	time.Sleep(250 * time.Millisecond)
 	if d := spend(t, s, key, l, 0); !d.Allowed || d.Remaining != 2 {
 		t.Fatalf("after a quiet period: %+v; want the full burst of 2", d)
