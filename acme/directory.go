@@ -6,6 +6,8 @@ import (
 )
 
 func (s *Server) handleDirectory(w http.ResponseWriter, r *http.Request) {
+	// POST-as-GET of the directory is a POST too: certbot wants a nonce on it.
+	s.addNonceIfPost(w, r)
 	base := s.baseURL(r)
 	tos := s.cfg.TermsOfService
 	if tos == "" {
