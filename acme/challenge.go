@@ -165,15 +165,23 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 			return
 		}
 		now := time.Now().UTC()
+		// Another challenge of this authorization may have finished first
+		// (or the client deactivated it): the authorization's outcome is
+		// final then (RFC 8555 §7.1.6), only this challenge's is recorded.
+		decided := a.Status != storage.StatusPending
 		if verr == nil {
 			c.Status, c.Validated = storage.StatusValid, now
-			a.Status = storage.StatusValid
-			a.Expires = now.Add(s.cfg.AuthzValidity)
-			a.CAACheckedAt = caaChecked
+			if !decided {
+				a.Status = storage.StatusValid
+				a.Expires = now.Add(s.cfg.AuthzValidity)
+				a.CAACheckedAt = caaChecked
+			}
 		} else {
 			c.Status = storage.StatusInvalid
 			c.Error = validationProblem(verr)
-			a.Status = storage.StatusInvalid
+			if !decided {
+				a.Status = storage.StatusInvalid
+			}
 		}
 		err = s.store.UpdateAuthorization(ctx, a)
 		if err == nil {

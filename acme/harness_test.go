@@ -27,6 +27,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -56,10 +57,10 @@ const errNS = "urn:ietf:params:acme:error:"
 
 // forEachStore runs fn once against a fresh gateway on the memory store and
 // once on the Redis store (a private redis-server, or ACMEGW_TEST_REDIS_URL).
-func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
+func forEachStore(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption) {
 	t.Helper()
 	t.Run("memory", func(t *testing.T) {
-		fn(t, newEnv(t, memory.New()))
+		fn(t, newEnv(t, memory.New(), opts...))
 	})
 	t.Run("redis", func(t *testing.T) {
 		url := testredis.Start(t)
@@ -69,7 +70,7 @@ func forEachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 		if err != nil {
 			t.Fatalf("redis store: %v", err)
 		}
-		fn(t, newEnv(t, st))
+		fn(t, newEnv(t, st, opts...))
 	})
 }
 
@@ -81,8 +82,10 @@ type env struct {
 	dns    *validationtest.DNSServer
 	ca     *local.CA
 	brand  *countingIssuer
-	http   *http.Client
-	dir    directoryDoc
+	// validator counts and can hold validations.
+	validator *hookValidator
+	http      *http.Client
+	dir       directoryDoc
 
 	// httpTokens maps an http-01 token to its key authorization.
 	httpTokens sync.Map
@@ -117,8 +120,65 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func newEnv(t *testing.T, store storage.Store) *env {
+// envSetup is what options can change about a gateway before it starts.
+type envSetup struct {
+	caOpts local.Options
+	tweak  func(*acme.Config)
+}
+
+type envOption func(*envSetup)
+
+// withConfig adjusts the front end's configuration.
+func withConfig(f func(*acme.Config)) envOption {
+	return func(s *envSetup) { s.tweak = f }
+}
+
+// withCA sets the built-in CA's options.
+func withCA(o local.Options) envOption {
+	return func(s *envSetup) { s.caOpts = o }
+}
+
+// hookValidator is the real validator with a count of validations and the
+// power to hold one until the test releases it.
+type hookValidator struct {
+	*validation.Validator
+	calls atomic.Int64
+
+	mu    sync.Mutex
+	holds map[string]chan struct{} // by identifier + " " + challenge type
+}
+
+// hold makes validations of typ for identifier wait until release is called.
+func (h *hookValidator) hold(identifier, typ string) (release func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := make(chan struct{})
+	h.holds[identifier+" "+typ] = ch
+	var once sync.Once
+	return func() { once.Do(func() { close(ch) }) }
+}
+
+func (h *hookValidator) Validate(ctx context.Context, c validation.Challenge) error {
+	h.calls.Add(1)
+	h.mu.Lock()
+	ch := h.holds[c.Identifier+" "+c.Type]
+	h.mu.Unlock()
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return h.Validator.Validate(ctx, c)
+}
+
+func newEnv(t *testing.T, store storage.Store, opts ...envOption) *env {
 	t.Helper()
+	var setup envSetup
+	for _, o := range opts {
+		o(&setup)
+	}
 	logs := new(logBuffer)
 	// Cleanups run last-in first-out: this one runs after the servers stopped.
 	t.Cleanup(func() {
@@ -141,7 +201,7 @@ func newEnv(t *testing.T, store storage.Store) *env {
 	t.Cleanup(h01.Close)
 	h01Port := h01.Listener.Addr().(*net.TCPAddr).Port
 
-	ca, err := local.Open(t.TempDir(), local.Options{})
+	ca, err := local.Open(t.TempDir(), setup.caOpts)
 	if err != nil {
 		t.Fatalf("local CA: %v", err)
 	}
@@ -154,21 +214,28 @@ func newEnv(t *testing.T, store storage.Store) *env {
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}
-	v := validation.New(validation.Config{
+	e.validator = &hookValidator{holds: map[string]chan struct{}{}, Validator: validation.New(validation.Config{
 		Resolver:     e.dns.Addr(),
 		HTTPPort:     h01Port,
 		TLSALPNPort:  h01Port, // no test answers tls-alpn-01
 		AllowPrivate: true,
 		Timeout:      5 * time.Second,
-	})
-	e.server = acme.New(acme.Config{
+	})}
+	cfg := acme.Config{
 		Store:     store,
-		Validator: v,
+		Validator: e.validator,
 		Router:    router,
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	if setup.tweak != nil {
+		setup.tweak(&cfg)
+	}
+	e.server = acme.New(cfg)
 	t.Cleanup(e.server.Close)
-	e.srv = httptest.NewTLSServer(e.server)
+	e.srv = httptest.NewUnstartedServer(e.server)
+	// Handshakes cut short by Close are noise; keep them with the server log.
+	e.srv.Config.ErrorLog = stdlog.New(logs, "http: ", 0)
+	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	e.http = e.srv.Client()
 	e.http.Timeout = 30 * time.Second
