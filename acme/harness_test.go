@@ -226,6 +226,9 @@ func newEnv(t *testing.T, store storage.Store, opts ...envOption) *env {
 		Validator: e.validator,
 		Router:    router,
 		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		// The battery sends many refused requests per account and order on
+		// purpose; rate limits have their own tests (ratelimit_test.go).
+		RateLimits: acme.RateLimits{Disabled: true},
 	}
 	if setup.tweak != nil {
 		setup.tweak(&cfg)
