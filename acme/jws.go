@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -65,6 +66,12 @@ func (s *Server) post(h postHandler, mode jwsMode) http.Handler {
 }
 
 func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) {
+	// RFC 8555 §6.2: JWS requests are application/jose+json, anything else is a 415.
+	if ct := r.Header.Get("Content-Type"); !isJOSEJSON(ct) {
+		p := malformed("request Content-Type is %q; ACME requests must be sent as application/jose+json", ct)
+		p.Status = http.StatusUnsupportedMediaType
+		return nil, p
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var tooBig *http.MaxBytesError
@@ -219,6 +226,11 @@ func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
 		return nil, hdr, malformed("JWS must have exactly one signature")
 	}
 	return jws, hdr, nil
+}
+
+func isJOSEJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/jose+json"
 }
 
 func algAllowed(alg string) bool {

@@ -179,6 +179,10 @@ func parseValidity(nb, na string, now time.Time, max time.Duration) (time.Time, 
 	if !notBefore.IsZero() && notBefore.After(now.Add(7*24*time.Hour)) {
 		return notBefore, notAfter, malformed("notBefore %s is more than 7 days ahead", nb)
 	}
+	// The CA/Browser Forum allows backdating by at most 48 hours.
+	if !notBefore.IsZero() && notBefore.Before(now.Add(-48*time.Hour)) {
+		return notBefore, notAfter, malformed("notBefore %s is more than 48 hours in the past; certificates are not backdated further", nb)
+	}
 	if max > 0 && !notAfter.IsZero() && notAfter.Sub(start) > max {
 		return notBefore, notAfter, malformed("the requested validity of %s exceeds this profile's maximum of %s", notAfter.Sub(start), max)
 	}
@@ -249,9 +253,8 @@ func (s *Server) nextOrderState(ctx context.Context, o *storage.Order) (*storage
 		next.Error = &storage.Problem{Type: "malformed", Detail: fmt.Sprintf("order expired at %s before it was finalized", o.Expires.UTC().Format(time.RFC3339))}
 		return &next, true, nil
 	}
-	if o.Status == storage.StatusReady {
-		return o, false, nil
-	}
+	// A ready order is checked again too: an authorization deactivated
+	// since (RFC 8555 §7.5.2) must not be used to finalize it.
 	allValid := true
 	for _, id := range o.AuthzIDs {
 		a, err := s.store.GetAuthorization(ctx, id)
@@ -268,7 +271,7 @@ func (s *Server) nextOrderState(ctx context.Context, o *storage.Order) (*storage
 			return &next, true, nil
 		}
 	}
-	if !allValid {
+	if !allValid || o.Status == storage.StatusReady {
 		return o, false, nil
 	}
 	next.Status = storage.StatusReady

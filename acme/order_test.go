@@ -160,6 +160,7 @@ func TestNewOrderProfileAndValidity(t *testing.T) {
 			{"notAfter in the past", map[string]any{"identifiers": ids, "notAfter": rfc(-time.Hour)}, "malformed", []string{"past"}},
 			{"notAfter before notBefore", map[string]any{"identifiers": ids, "notBefore": rfc(48 * time.Hour), "notAfter": rfc(24 * time.Hour)}, "malformed", []string{"later than notBefore"}},
 			{"notBefore far ahead", map[string]any{"identifiers": ids, "notBefore": rfc(30 * 24 * time.Hour)}, "malformed", []string{"7 days"}},
+			{"notBefore backdated", map[string]any{"identifiers": ids, "notBefore": rfc(-365 * 24 * time.Hour)}, "malformed", []string{"48 hours"}},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				a.post(t, e.dir.NewOrder, c.payload).wantProblem(t, 400, c.typ, c.hints...)

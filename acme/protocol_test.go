@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -182,4 +183,69 @@ func TestStoreOutage(t *testing.T) {
 
 	rs.Restart() // empty: the account is gone with the data
 	e.newAccount(t).newOrder(t, dnsIDs("back.example.com")...)
+}
+
+// TestDeactivatedAuthorizationBlocksFinalize deactivates a valid
+// authorization of a ready order: the client gave up its right to the name
+// (RFC 8555 §7.5.2), so the order must not be finalized with it.
+func TestDeactivatedAuthorizationBlocksFinalize(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		a := e.newAccount(t)
+		orderURL, o := a.readyOrder(t, dnsIDs("give-up.example.com", "keep.example.com")...)
+		var az authzDoc
+		a.post(t, o.Authorizations[0], map[string]string{"status": "deactivated"}).mustJSON(t, http.StatusOK, &az)
+		if az.Status != "deactivated" {
+			t.Fatalf("authz: %+v", az)
+		}
+		a.finalize(t, o, makeCSR(t, newECKey(t), csrSpec{DNS: []string{"give-up.example.com", "keep.example.com"}})).
+			wantProblem(t, 403, "orderNotReady")
+		if o = a.order(t, orderURL); o.Status != "invalid" || o.Error == nil {
+			t.Errorf("order with a deactivated authorization: %+v", o)
+		}
+		if n := e.brand.submits.Load(); n != 0 {
+			t.Errorf("%d issuances", n)
+		}
+	})
+}
+
+// TestRequestMediaType: RFC 8555 §6.2 makes application/jose+json the only
+// request type and 415 the answer to anything else.
+func TestRequestMediaType(t *testing.T) {
+	e := newEnv(t, memory.New())
+	a := e.newAccount(t)
+	for _, ct := range []string{"", "application/json", "text/plain", "application/x-www-form-urlencoded"} {
+		t.Run(ct, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, a.url, bytes.NewReader(signJWS(t, a.key, a.url, e.nonce(t), a.url, []byte{})))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct != "" {
+				req.Header.Set("Content-Type", ct)
+			}
+			res, err := e.http.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			r := &resp{Method: "POST", URL: a.url, Status: res.StatusCode, Header: res.Header, Body: body}
+			checkNonceHeader(t, r)
+			r.wantProblem(t, http.StatusUnsupportedMediaType, "malformed", "application/jose+json")
+		})
+	}
+	t.Run("with parameters", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, a.url, bytes.NewReader(signJWS(t, a.key, a.url, e.nonce(t), a.url, []byte{})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/jose+json; charset=utf-8")
+		res, err := e.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("status %d", res.StatusCode)
+		}
+	})
 }
