@@ -281,6 +281,9 @@ type Store interface {
 	// ConsumeNonce reports whether the nonce was outstanding, and removes it.
 	ConsumeNonce(ctx context.Context, nonce string) (bool, error)
 
+	EABStore
+	OrderIndex
+
 	// Ping reports whether the backing store is reachable.
 	Ping(ctx context.Context) error
 	Close() error

@@ -49,7 +49,8 @@ type Store struct {
 	nonces  map[string]time.Time // nonce → expiry
 	expiry  nonceHeap            // the same nonces ordered by expiry, for the sweep
 
-	rl rateLimits
+	rl  rateLimits
+	eab eabKeys
 
 	stop      chan struct{}
 	done      chan struct{}

@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RateLimitChange", testRateLimitChange},
 		{"RateLimitKeys", testRateLimitKeys},
 		{"RateLimitConcurrent", testRateLimitConcurrent},
+		{"EABKey", testEABKey},
+		{"OrderKey", testOrderKey},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {

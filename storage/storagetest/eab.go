@@ -1,0 +1,87 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+func testEABKey(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	kid := fmt.Sprintf("team-%d", rand.Int64())
+	k := &storage.EABKey{KID: kid, HMACKey: []byte("0123456789abcdef0123456789abcdef"), Profiles: []string{"default"},
+		Domains: []string{"*.a.example"}, Status: storage.StatusValid, CreatedAt: time.Now().UTC()}
+	if err := s.CreateEABKey(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	if k.Version != 1 {
+		t.Fatalf("version after create %d, want 1", k.Version)
+	}
+	if err := s.CreateEABKey(ctx, &storage.EABKey{KID: kid, Status: storage.StatusValid}); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("duplicate kid: %v, want ErrExists", err)
+	}
+	got, err := s.GetEABKey(ctx, kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.HMACKey) != string(k.HMACKey) || got.Profiles[0] != "default" || got.Domains[0] != "*.a.example" {
+		t.Fatalf("got %+v", got)
+	}
+	got.Profiles[0] = "mutated"
+	if again, _ := s.GetEABKey(ctx, kid); again.Profiles[0] != "default" {
+		t.Fatal("mutating a returned key changed the stored one")
+	}
+	stale := *got
+	got.Status = storage.StatusRevoked
+	if err := s.UpdateEABKey(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateEABKey(ctx, &stale); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("stale update: %v, want ErrConflict", err)
+	}
+	if _, err := s.GetEABKey(ctx, "no-such-kid"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unknown kid: %v, want ErrNotFound", err)
+	}
+	list, err := s.ListEABKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, l := range list {
+		if l.KID == kid {
+			found = l.Status == storage.StatusRevoked
+		}
+	}
+	if !found {
+		t.Fatalf("ListEABKeys lacks the revoked key %s", kid)
+	}
+}
+
+func testOrderKey(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	key := fmt.Sprintf("acct-%d|default|a.example", rand.Int64())
+	if _, err := s.GetOrderKey(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unset key: %v, want ErrNotFound", err)
+	}
+	if err := s.SetOrderKey(ctx, key, "order-1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOrderKey(ctx, key, "order-2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := s.GetOrderKey(ctx, key); err != nil || id != "order-2" {
+		t.Fatalf("GetOrderKey = %q, %v; want the latest, order-2", id, err)
+	}
+	if err := s.SetOrderKey(ctx, key+"short", "order-3", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, err := s.GetOrderKey(ctx, key+"short"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired key: %v, want ErrNotFound", err)
+	}
+}
