@@ -9,6 +9,7 @@ import (
 )
 
 func TestNewAccount(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		key := newECKey(t)
 		a := &acct{e: e, key: key}
@@ -123,6 +124,7 @@ func TestNewAccount(t *testing.T) {
 }
 
 func TestKeyChange(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		// inner builds the keyChange inner JWS: signed by newKey, naming acct and oldKey.
 		inner := func(t *testing.T, newKey crypto.Signer, url, account string, oldKey crypto.PublicKey) []byte {
@@ -219,6 +221,7 @@ func TestKeyChange(t *testing.T) {
 // TestCrossAccount checks that an account can neither see nor touch
 // another account's resources, and that the refusals leak nothing.
 func TestCrossAccount(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a, b := e.newAccount(t), e.newAccount(t)
 		const secret = "secret-name.example.com"

@@ -9,6 +9,7 @@ import (
 )
 
 func TestChallengeFlow(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 

@@ -10,6 +10,7 @@ import (
 )
 
 func TestDirectory(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New())
 	r := e.get(t, e.srv.URL+"/directory")
 	var raw map[string]json.RawMessage
@@ -47,6 +48,7 @@ func TestDirectory(t *testing.T) {
 }
 
 func TestNewNonce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New())
 	seen := map[string]bool{}
 	for _, c := range []struct {

@@ -27,6 +27,7 @@ type jwsCase struct {
 // way RFC 8555 §6 forbids, and checks each gets its own problem type, a
 // detail to act on, a Replay-Nonce, and that no order was created.
 func TestJWSBattery(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		other := newECKey(t)
@@ -290,6 +291,7 @@ func TestJWSBattery(t *testing.T) {
 
 // TestAccountKeyAlgorithms checks every algorithm real clients sign with.
 func TestAccountKeyAlgorithms(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New())
 	keys := map[string]crypto.Signer{
 		"RS256": newRSAKey(t, 2048),

@@ -10,6 +10,7 @@ import (
 )
 
 func TestNewOrderIdentifiers(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		tooMany := make([]ident, 101)
@@ -141,6 +142,7 @@ func TestNewOrderIdentifiers(t *testing.T) {
 }
 
 func TestNewOrderProfileAndValidity(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		now := time.Now().UTC()

@@ -34,6 +34,7 @@ func (a *acct) waitChallenge(t testing.TB, authzURL, typ string) authzDoc {
 // validation runs once however often the challenge is answered, and the
 // result lands on challenge, authorization and order.
 func TestSlowValidation(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		orderURL, o := a.newOrder(t, dnsIDs("slow.example.com")...)
@@ -86,6 +87,7 @@ func TestSlowValidation(t *testing.T) {
 // TestConcurrentChallengeResponses answers one challenge from ten requests
 // at once: one validation, no errors, and every answer pending work or done.
 func TestConcurrentChallengeResponses(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		orderURL, o := a.newOrder(t, dnsIDs("together.example.com")...)
@@ -135,6 +137,7 @@ func TestConcurrentChallengeResponses(t *testing.T) {
 // one that finishes second must not overturn the authorization's outcome,
 // which RFC 8555 makes final.
 func TestLateChallengeResult(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 

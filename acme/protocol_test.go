@@ -21,6 +21,7 @@ import (
 // TestOrdersListPaging lists more orders than fit one page: the next page
 // is a Link rel="next" whose URL (query included) the client signs as is.
 func TestOrdersListPaging(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		var want []string
@@ -63,6 +64,7 @@ func TestOrdersListPaging(t *testing.T) {
 // download names the other chain with one rel="alternate" line and never
 // rel="up", and both chains verify to their own roots.
 func TestAlternateChains(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New(), withCA(local.Options{AlternateChain: true}))
 	a := e.newAccount(t)
 	c := a.issue(t, dnsIDs("alt.example.com")...)
@@ -96,6 +98,7 @@ func TestAlternateChains(t *testing.T) {
 // TestPostAsGetOnly checks that resources read with POST-as-GET refuse a
 // payload instead of silently ignoring it.
 func TestPostAsGetOnly(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New())
 	a := e.newAccount(t)
 	orderURL, o := a.newOrder(t, dnsIDs("pag.example.com")...)
@@ -114,6 +117,7 @@ func TestPostAsGetOnly(t *testing.T) {
 // TestExpiredOrder lets an order and its authorization run out: the order
 // turns invalid with an error, and neither it nor its challenges can be used.
 func TestExpiredOrder(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		orderURL, o := a.newOrder(t, dnsIDs("expire.example.com")...)
@@ -145,6 +149,7 @@ func TestExpiredOrder(t *testing.T) {
 // needs the store is a 503 problem with Retry-After (never a 500 or a
 // hang), the directory keeps working, and service resumes with Redis.
 func TestStoreOutage(t *testing.T) {
+	t.Parallel()
 	rs := testredis.StartServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -189,6 +194,7 @@ func TestStoreOutage(t *testing.T) {
 // authorization of a ready order: the client gave up its right to the name
 // (RFC 8555 §7.5.2), so the order must not be finalized with it.
 func TestDeactivatedAuthorizationBlocksFinalize(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		orderURL, o := a.readyOrder(t, dnsIDs("give-up.example.com", "keep.example.com")...)
@@ -211,6 +217,7 @@ func TestDeactivatedAuthorizationBlocksFinalize(t *testing.T) {
 // TestRequestMediaType: RFC 8555 §6.2 makes application/jose+json the only
 // request type and 415 the answer to anything else.
 func TestRequestMediaType(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, memory.New())
 	a := e.newAccount(t)
 	for _, ct := range []string{"", "application/json", "text/plain", "application/x-www-form-urlencoded"} {

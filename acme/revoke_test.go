@@ -11,6 +11,7 @@ import (
 )
 
 func TestRevokeCert(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a, b := e.newAccount(t), e.newAccount(t)
 		revoke := func(der []byte, reason any) map[string]any {
