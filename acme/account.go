@@ -66,7 +66,13 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, req *r
 	if in.OnlyReturnExisting {
 		return accountDoesNotExist("no account exists with this key")
 	}
-	if s.cfg.ExternalAccountRequired && len(in.ExternalAccountBind) == 0 {
+	var eabKey *storage.EABKey
+	if len(in.ExternalAccountBind) > 0 && string(in.ExternalAccountBind) != "null" {
+		var p *Problem
+		if eabKey, p = s.verifyEAB(r.Context(), in.ExternalAccountBind, req.url, req.jwk); p != nil {
+			return p
+		}
+	} else if s.cfg.ExternalAccountRequired {
 		return newProblem("externalAccountRequired", http.StatusUnauthorized,
 			"this server requires an External Account Binding; ask the operator for a key id and MAC key")
 	}
@@ -88,6 +94,9 @@ func (s *Server) handleNewAccount(w http.ResponseWriter, r *http.Request, req *r
 		Contact:     in.Contact,
 		TermsAgreed: in.TermsOfServiceAgreed,
 		CreatedAt:   time.Now().UTC(),
+	}
+	if eabKey != nil {
+		acct.EABKeyID = eabKey.KID
 	}
 	err = s.store.CreateAccount(r.Context(), acct)
 	if errors.Is(err, storage.ErrExists) {

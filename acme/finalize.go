@@ -39,6 +39,14 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if p != nil {
 		return p
 	}
+	if o.Status == storage.StatusProcessing || o.Status == storage.StatusValid {
+		// A client re-running after it gave up on a slow brand finalizes
+		// again: with the same key, that is the same request.
+		if csr, p := parseCSR(in.CSR); p == nil && o.CSRKeyHash != "" && csrKeyHash(csr) == o.CSRKeyHash {
+			s.writeOrder(w, r, http.StatusOK, o)
+			return nil
+		}
+	}
 	if o.Status != storage.StatusReady {
 		return orderNotReady("order is %s, not ready; %s", o.Status, notReadyHint(o.Status))
 	}
@@ -58,6 +66,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	}
 
 	o.Status = storage.StatusProcessing
+	o.CSRKeyHash = csrKeyHash(csr)
 	if err := s.store.UpdateOrder(r.Context(), o); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return orderNotReady("order is already being finalized")
@@ -76,9 +85,9 @@ func notReadyHint(status string) string {
 	case storage.StatusPending:
 		return "complete its authorizations first"
 	case storage.StatusProcessing:
-		return "the certificate is being issued; poll the order"
+		return "the certificate is being issued; poll the order, or finalize again with the same CSR"
 	case storage.StatusValid:
-		return "it was already finalized; download its certificate"
+		return "it was already finalized with another key; download its certificate, or finalize again with the same CSR"
 	}
 	return "create a new order"
 }

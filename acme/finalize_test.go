@@ -14,6 +14,7 @@ import (
 )
 
 func TestFinalize(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		names := []string{"f.example.com", "www.f.example.com"}
@@ -106,7 +107,15 @@ func TestFinalize(t *testing.T) {
 		})
 
 		t.Run("finalize twice", func(t *testing.T) {
-			a.finalize(t, o, makeCSR(t, certKey, csrSpec{DNS: names})).wantProblem(t, 403, "orderNotReady", "valid")
+			// The same CSR again is the same request (a client re-running
+			// after giving up): the order comes back, nothing is issued twice.
+			var again orderDoc
+			a.finalize(t, o, makeCSR(t, certKey, csrSpec{DNS: names})).mustJSON(t, http.StatusOK, &again)
+			if again.Status != "valid" || again.Certificate == "" {
+				t.Errorf("finalize again with the same key: status %s, certificate %q", again.Status, again.Certificate)
+			}
+			// Another key cannot be finalized into a valid order.
+			a.finalize(t, o, makeCSR(t, newECKey(t), csrSpec{DNS: names})).wantProblem(t, 403, "orderNotReady", "valid")
 			if n := e.brand.submits.Load(); n != 1 {
 				t.Errorf("%d issuances, want 1", n)
 			}
@@ -148,13 +157,16 @@ func TestFinalize(t *testing.T) {
 // exactly one issuance, every other request told the order is not ready (or
 // shown it processing or valid), and no server error.
 func TestFinalizeConcurrent(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, e *env) {
 		a := e.newAccount(t)
 		orderURL, o := a.readyOrder(t, dnsIDs("race.example.com")...)
-		csr := mustJSON(t, map[string]string{"csr": b64(makeCSR(t, newECKey(t), csrSpec{DNS: []string{"race.example.com"}}))})
+		// Each request has its own certificate key: finalizing again with the
+		// same CSR is idempotent (TestFinalizeSameCSRAgain), another key is not.
 		const n = 20
 		bodies := make([][]byte, n)
 		for i := range bodies {
+			csr := mustJSON(t, map[string]string{"csr": b64(makeCSR(t, newECKey(t), csrSpec{DNS: []string{"race.example.com"}}))})
 			bodies[i] = signJWS(t, a.key, a.url, e.nonce(t), o.Finalize, csr)
 		}
 		var (

@@ -87,9 +87,21 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	if p != nil {
 		return p
 	}
-	profile, ok := s.cfg.Router.Profile(in.Profile)
+	eabKey, p := s.accountEAB(r.Context(), req.account)
+	if p != nil {
+		return p
+	}
+	profileName := in.Profile
+	if profileName == "" && eabKey != nil && len(eabKey.Profiles) > 0 {
+		// An external account's first profile is its default.
+		profileName = eabKey.Profiles[0]
+	}
+	profile, ok := s.cfg.Router.Profile(profileName)
 	if !ok {
-		return invalidProfile("profile %q is not offered here; choose one of: %s", in.Profile, strings.Join(s.cfg.Router.Names(), ", "))
+		return invalidProfile("profile %q is not offered here; choose one of: %s", profileName, strings.Join(s.cfg.Router.Names(), ", "))
+	}
+	if p := checkEntitlement(eabKey, profile.Name, ids); p != nil {
+		return p
 	}
 	brand, _ := s.cfg.Router.Issuer(profile.Brand)
 	product := brand.Describe()
@@ -109,6 +121,19 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	if p != nil {
 		return p
 	}
+	reuseKey := orderReuseKey(req.account.ID, profile.Name, ids, notBefore, notAfter)
+	if in.Replaces == "" {
+		earlier, p := s.reusableOrder(r.Context(), req.account, reuseKey)
+		if p != nil {
+			return p
+		}
+		if earlier != nil {
+			logWith(r, "order", earlier.ID)
+			logFrom(r).Info("order reused", "status", earlier.Status)
+			s.writeOrder(w, r, http.StatusCreated, earlier)
+			return nil
+		}
+	}
 	if p := s.limitNewOrder(r.Context(), req.account, ids); p != nil {
 		return p
 	}
@@ -121,7 +146,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		NotBefore:   notBefore,
 		NotAfter:    notAfter,
 		Expires:     now.Add(s.cfg.OrderLifetime),
-		Profile:     in.Profile,
+		Profile:     profileName,
 		Brand:       profile.Brand,
 		Replaces:    in.Replaces,
 		CreatedAt:   now,
@@ -144,6 +169,10 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	}
 	if err := s.store.CreateOrder(r.Context(), order, authzs); err != nil {
 		return storeProblem("creating order", err)
+	}
+	if err := s.store.SetOrderKey(r.Context(), reuseKey, order.ID, orderReuseTTL); err != nil {
+		// Only reuse is lost; the order itself stands.
+		logFrom(r).Warn("indexing order for reuse", "err", err)
 	}
 	logWith(r, "order", order.ID)
 	s.metrics.orders.WithLabelValues(storage.StatusPending, order.Brand).Inc()

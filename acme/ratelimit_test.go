@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -331,11 +332,12 @@ func TestRateLimitDisabledAndOverrides(t *testing.T) {
 		}
 		e = rlEnvOn(t, e, limits)
 		a.e, b.e = e, e
-		for range 3 {
-			a.newOrder(t, dnsIDs("x.example.com")...)
+		// Distinct names: asking again for the same names reuses the order.
+		for i := range 3 {
+			a.newOrder(t, dnsIDs(fmt.Sprintf("x%d.example.com", i))...)
 		}
 		rlWant429(t, a.rlNewOrder(t, "x.example.com"), "newOrdersPerAccount", "3 per 1h0m0s", 20*time.Minute)
-		b.newOrder(t, dnsIDs("x.example.com")...)
+		b.newOrder(t, dnsIDs("y.example.com")...)
 		rlWant429(t, b.rlNewOrder(t, "x.example.com"), "newOrdersPerAccount", "1 per 1h0m0s", time.Hour)
 	})
 }

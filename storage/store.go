@@ -83,8 +83,11 @@ type Order struct {
 	Profile     string       `json:"profile,omitempty"`
 	Brand       string       `json:"brand,omitempty"`
 	// Replaces is the ARI certificate id (RFC 9773) of the certificate this order renews.
-	Replaces   string    `json:"replaces,omitempty"`
-	CertSerial string    `json:"certSerial,omitempty"`
+	Replaces   string `json:"replaces,omitempty"`
+	CertSerial string `json:"certSerial,omitempty"`
+	// CSRKeyHash is the SHA-256 of the finalize CSR's public key (SPKI): a
+	// client re-running with the same CSR may finalize again idempotently.
+	CSRKeyHash string    `json:"csrKeyHash,omitempty"`
 	Error      *Problem  `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
 	Version    int64     `json:"version"`
@@ -280,6 +283,22 @@ type Store interface {
 	AddNonce(ctx context.Context, nonce string, ttl time.Duration) error
 	// ConsumeNonce reports whether the nonce was outstanding, and removes it.
 	ConsumeNonce(ctx context.Context, nonce string) (bool, error)
+
+	// EnqueueJob stores a new job at version 1; ErrExists if its ID is taken.
+	EnqueueJob(ctx context.Context, j *Job) error
+	// ClaimJob leases the job with the earliest Due at or before now: it sets
+	// Due to now+lease, increments Version and returns the job. ErrNotFound
+	// when no job is due. Two instances never claim the same job at once.
+	ClaimJob(ctx context.Context, now time.Time, lease time.Duration) (*Job, error)
+	// GetJob returns the job with the given ID.
+	GetJob(ctx context.Context, id string) (*Job, error)
+	// UpdateJob stores changes (Due, Ticket, Attempts...) with compare-and-swap:
+	// a worker whose lease was taken over gets ErrConflict.
+	UpdateJob(ctx context.Context, j *Job) error
+	// CompleteJob removes a job whose version is still j.Version; ErrConflict otherwise.
+	CompleteJob(ctx context.Context, j *Job) error
+	// JobStats counts the queue without scanning it.
+	JobStats(ctx context.Context) (JobStats, error)
 
 	EABStore
 	OrderIndex

@@ -1,0 +1,78 @@
+package acme
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// orderReuseTTL bounds how long an order stays findable for reuse; the
+// order's own state (expiry, certificate validity) decides within it.
+const orderReuseTTL = 120 * 24 * time.Hour
+
+// orderReuseKey names what makes two newOrder requests the same: account,
+// profile, identifiers in the order sent (lego compares them as sent) and
+// the requested validity.
+func orderReuseKey(accountID, profile string, ids []storage.Identifier, notBefore, notAfter time.Time) string {
+	var b strings.Builder
+	b.WriteString(accountID + "|" + profile + "|")
+	if !notBefore.IsZero() || !notAfter.IsZero() {
+		b.WriteString(notBefore.Format(time.RFC3339) + "~" + notAfter.Format(time.RFC3339) + "|")
+	}
+	for _, id := range ids {
+		b.WriteString(id.Type + ":" + id.Value + ",")
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return accountID + ":" + hex.EncodeToString(sum[:16])
+}
+
+// reusableOrder returns the account's earlier order for the same request if
+// it can still lead to a certificate: pending or ready and unexpired,
+// processing (a brand review may take days), or valid with a certificate
+// that is neither expired nor revoked. A client that gave up waiting and
+// runs again thus finds the order, and its certificate, it started before.
+func (s *Server) reusableOrder(ctx context.Context, acct *storage.Account, key string) (*storage.Order, *Problem) {
+	id, err := s.store.GetOrderKey(ctx, key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeProblem("looking up earlier orders", err)
+	}
+	o, err := s.store.GetOrder(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, storeProblem("loading earlier order", err)
+	}
+	o, p := s.refreshOrder(ctx, o)
+	if p != nil {
+		return nil, p
+	}
+	switch o.Status {
+	case storage.StatusPending, storage.StatusReady, storage.StatusProcessing:
+		return o, nil
+	case storage.StatusValid:
+		cert, err := s.store.GetCertificate(ctx, o.CertSerial)
+		if err != nil {
+			return nil, nil
+		}
+		if cert.Status == storage.StatusValid && time.Now().Before(cert.NotAfter) {
+			return o, nil
+		}
+	}
+	return nil, nil
+}
+
+// csrKeyHash fingerprints a CSR's public key for idempotent finalize.
+func csrKeyHash(csr *x509.CertificateRequest) string {
+	sum := sha256.Sum256(csr.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
