@@ -52,6 +52,8 @@ type Store struct {
 	rl  rateLimits
 	eab eabKeys
 
+	jobs jobQueue // issuance jobs, under a lock of their own (jobs.go)
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once

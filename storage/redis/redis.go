@@ -93,6 +93,8 @@ return 0
 // Store is a storage.Store kept in Redis. It is safe for concurrent use.
 type Store struct {
 	c goredis.UniversalClient
+	// jobQueue names the job queue; empty is the default one (see WithJobQueue).
+	jobQueue string
 }
 
 var _ storage.Store = (*Store)(nil)

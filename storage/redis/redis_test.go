@@ -26,7 +26,10 @@ func open(t testing.TB, url string) *redis.Store {
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return open(t, testredis.Start(t))
+		// A queue of its own per subtest: the job cases ask for "the next
+		// due job", which a Redis shared with other tests would answer
+		// with theirs.
+		return open(t, testredis.Start(t)).WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
 	})
 }
 

@@ -28,7 +28,8 @@ const NonceTTLShort = 1500 * time.Millisecond
 
 // Run runs the whole suite. newStore must return an empty or shared store for
 // one subtest and arrange (with t.Cleanup) for it to be closed. Subtests run
-// in parallel, each with its own store.
+// in parallel, each with its own store. The job cases (jobs.go) need that
+// store's job queue to themselves, even when other records are shared.
 func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	tests := []struct {
 		name string
@@ -60,6 +61,11 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RateLimitConcurrent", testRateLimitConcurrent},
 		{"EABKey", testEABKey},
 		{"OrderKey", testOrderKey},
+		{"JobEnqueue", testJobEnqueue},
+		{"JobClaimOrder", testJobClaimOrder},
+		{"JobLease", testJobLease},
+		{"JobConcurrentClaim", testJobConcurrentClaim},
+		{"JobStats", testJobStats},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
