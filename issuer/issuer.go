@@ -6,6 +6,7 @@ package issuer
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"time"
 )
 
@@ -44,7 +45,45 @@ type Product struct {
 	CAAIdentities []string
 }
 
-// Issuer is a backend CA brand.
+// Error is a brand's answer that the issuance job can act on. A Permanent
+// error (the brand refuses this request for what it asks: its names, its
+// key, a review that said no) makes the order invalid with Type and Detail
+// as its problem; anything else, an *Error that is not Permanent or any
+// other error, is retried with backoff until the order's deadline.
+type Error struct {
+	// Type is the short ACME problem type the client sees: "rejectedIdentifier",
+	// "badCSR", "unauthorized", "caa", "rateLimited", "serverInternal"...
+	Type   string
+	Detail string
+	// Permanent means retrying cannot help.
+	Permanent bool
+	// RetryAfter, when positive, is when to try again instead of the job's backoff.
+	RetryAfter time.Duration
+}
+
+// Error returns the detail, or the type when there is none.
+func (e *Error) Error() string {
+	if e.Detail == "" {
+		return e.Type
+	}
+	return e.Detail
+}
+
+// AsError returns the *Error in err's chain, if there is one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// IsPermanent reports whether err carries a Permanent *Error.
+func IsPermanent(err error) bool {
+	e, ok := AsError(err)
+	return ok && e.Permanent
+}
+
+// Issuer is a backend CA brand. Submit and Poll report a refusal as a
+// Permanent *Error; every other error is retried.
 type Issuer interface {
 	Submit(ctx context.Context, req Request) (Result, error)
 	Poll(ctx context.Context, ticket string) (Result, error)

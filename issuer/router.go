@@ -15,7 +15,14 @@ type Profile struct {
 	Brand string
 	// Validity is the certificate lifetime when the order does not ask for one.
 	Validity time.Duration
+	// Deadline is how long a finalized order waits for its brand to issue
+	// (days for OV/EV reviews) before it becomes invalid; zero means
+	// DefaultDeadline.
+	Deadline time.Duration
 }
+
+// DefaultDeadline is the Deadline of a profile that sets none.
+const DefaultDeadline = 24 * time.Hour
 
 // Router maps profiles to the brands that sign them. It is read-only after
 // NewRouter, so it needs no locking.

@@ -33,33 +33,40 @@ const maxCNLength = 64
 // NotAfter is req.NotAfter if set, else NotBefore plus req.Validity (default
 // 90 days). The serial is 128 random bits; its lower-case hex form,
 // Leaf.SerialNumber.Text(16), is always 32 characters.
+//
+// A request it will never sign (bad CSR or key, names, dates) is refused
+// with a Permanent *issuer.Error; a canceled ctx is an ordinary error.
 func (ca *CA) Submit(ctx context.Context, req issuer.Request) (issuer.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return issuer.Result{}, fmt.Errorf("local ca: order %s: %w", req.OrderID, err)
 	}
 	if req.CSR == nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: no CSR", req.OrderID)
+		return issuer.Result{}, refuse("badCSR", req.OrderID, errors.New("no CSR"))
 	}
 	// Signing a key whose owner did not sign the CSR would vouch for a key
 	// nobody proved they hold.
 	if err := req.CSR.CheckSignature(); err != nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: CSR signature: %w", req.OrderID, err)
+		return issuer.Result{}, refuse("badCSR", req.OrderID, fmt.Errorf("CSR signature: %w", err))
 	}
 	isRSA, err := checkLeafKey(req.CSR.PublicKey)
 	if err != nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: %w", req.OrderID, err)
+		return issuer.Result{}, refuse("badCSR", req.OrderID, err)
 	}
 	ips, err := parseIPs(req.IPs)
 	if err != nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: %w", req.OrderID, err)
+		return issuer.Result{}, refuse("rejectedIdentifier", req.OrderID, err)
 	}
 	notBefore, notAfter, err := ca.validity(req)
 	if err != nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: %w", req.OrderID, err)
+		return issuer.Result{}, refuse("malformed", req.OrderID, err)
+	}
+	if n := len(req.DNSNames) + len(ips); n == 0 || n > maxNames {
+		return issuer.Result{}, refuse("rejectedIdentifier", req.OrderID, fmt.Errorf("%d names; want 1 to %d", n, maxNames))
 	}
 	der, leaf, err := ca.sign(req.CSR.PublicKey, isRSA, req.DNSNames, ips, notBefore, notAfter)
 	if err != nil {
-		return issuer.Result{}, fmt.Errorf("local ca: order %s: %w", req.OrderID, err)
+		// Signing the same request again fails the same way.
+		return issuer.Result{}, refuse("serverInternal", req.OrderID, err)
 	}
 	leafPEM := encodeCert(der)
 	res := issuer.Result{Chain: chain(leafPEM, ca.interPEM), Leaf: leaf}
@@ -67,6 +74,12 @@ func (ca *CA) Submit(ctx context.Context, req issuer.Request) (issuer.Result, er
 		res.Alternates = [][]byte{chain(leafPEM, ca.altInterPEM)}
 	}
 	return res, nil
+}
+
+// refuse is a request the local CA will never sign as asked: a Permanent
+// issuer.Error, so the issuance job fails the order instead of retrying.
+func refuse(typ, orderID string, err error) error {
+	return &issuer.Error{Type: typ, Detail: fmt.Sprintf("local ca: order %s: %v", orderID, err), Permanent: true}
 }
 
 // Poll always fails: the local CA issues synchronously and never hands out

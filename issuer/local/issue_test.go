@@ -276,6 +276,10 @@ func TestSubmitRefuses(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "local ca: ") {
 				t.Errorf("error lacks context: %v", err)
 			}
+			// A refusal is final; only the canceled request may be retried.
+			if want := tc.ctx == nil; issuer.IsPermanent(err) != want {
+				t.Errorf("IsPermanent(%v) = %v, want %v", err, !want, want)
+			}
 		})
 	}
 
