@@ -49,6 +49,9 @@ type Config struct {
 	Profiles       map[string]ProfileConfig `yaml:"profiles"`
 	Brands         map[string]BrandConfig   `yaml:"brands"`
 
+	// EAB is the eab section (see eab.go).
+	EAB EABConfig `yaml:"eab"`
+
 	// RateLimits is the rate_limits section (see ratelimits.go).
 	RateLimits RateLimitsConfig `yaml:"rate_limits"`
 }

@@ -13,6 +13,9 @@ Usage:
   acmegw [serve] [flags]   serve ACME (the default); "acmegw serve -h" lists the flags
   acmegw ari reschedule [--redis URL] [--start T] [--end T] SERIAL...
                            move certificates' ARI renewal window (incident response)
+  acmegw bench --directory URL --dns-listen ADDR [flags]   load-test an ACME server; "acmegw bench -h"
+  acmegw eab add|list|revoke [--data-dir DIR | --redis URL] ...
+                           manage External Account Binding keys without a restart
   acmegw help              this text
 `
 
@@ -28,6 +31,10 @@ func main() {
 		err = serve(args)
 	case "ari":
 		err = ariCommand(args)
+	case "eab":
+		err = eabCommand(args)
+	case "bench":
+		err = benchCommand(args)
 	case "help":
 		fmt.Print(usage)
 	default:

@@ -54,6 +54,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := applyEABConfig(ctx, store, cfg.EAB); err != nil {
+		return err
+	}
 	validator := validation.New(validation.Config{
 		Resolver:     cfg.DNSResolver,
 		HTTPPort:     cfg.HTTP01Port,
@@ -62,15 +65,16 @@ func serve(args []string) error {
 		Timeout:      time.Duration(cfg.ValidationTimeout),
 	})
 	srv := acme.New(acme.Config{
-		Store:          store,
-		Validator:      validator,
-		Router:         router,
-		Logger:         log,
-		BaseURL:        cfg.BaseURL,
-		TermsOfService: cfg.TermsOfService,
-		Website:        cfg.Website,
-		CAAIdentities:  cfg.CAAIdentities,
-		RateLimits:     rateLimits,
+		Store:                   store,
+		Validator:               validator,
+		Router:                  router,
+		Logger:                  log,
+		BaseURL:                 cfg.BaseURL,
+		TermsOfService:          cfg.TermsOfService,
+		Website:                 cfg.Website,
+		CAAIdentities:           cfg.CAAIdentities,
+		RateLimits:              rateLimits,
+		ExternalAccountRequired: cfg.EAB.Required,
 	})
 	defer srv.Close()
 
@@ -93,6 +97,8 @@ func serve(args []string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.ServeTLS(ln, "", "") }()
+	stopAdmin := serveAdmin(ctx, cfg.DataDir, store, log)
+	defer stopAdmin()
 
 	dirURL := cfg.BaseURL
 	if dirURL == "" {
