@@ -8,6 +8,8 @@ import (
 
 	"github.com/go-acme/lego/v4/acme"
 	"github.com/go-acme/lego/v4/acme/api"
+
+	"github.com/acmegw/acmegw/issuer"
 )
 
 // problemNS prefixes the ACME problem types of RFC 8555 section 6.7.
@@ -139,4 +141,31 @@ func describe(p *acme.ProblemDetails) string {
 		return "(no detail)"
 	}
 	return sb.String()
+}
+
+// As lets errors.As find an *issuer.Error in an upstream problem, which is
+// how the issuance job tells a refusal from a failure worth retrying.
+func (e *UpstreamError) As(target any) bool {
+	t, ok := target.(**issuer.Error)
+	if ok {
+		*t = &issuer.Error{Type: strings.TrimPrefix(e.Type, problemNS), Detail: "upstream CA: " + e.Detail,
+			Permanent: e.Permanent, RetryAfter: e.RetryAfter}
+	}
+	return ok
+}
+
+// refusal carries an ErrRefused error to the issuance job as a permanent
+// *issuer.Error, keeping its message, while errors.Is still finds ErrRefused.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// As fills an *issuer.Error target.
+func (r refusal) As(target any) bool {
+	t, ok := target.(**issuer.Error)
+	if ok {
+		*t = &issuer.Error{Type: "rejectedIdentifier", Detail: r.err.Error(), Permanent: true}
+	}
+	return ok
 }

@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-acme/lego/v4/acme"
+
+	"github.com/acmegw/acmegw/issuer"
 )
 
 // TestClassify feeds classify errors shaped the way lego returns them,
@@ -75,5 +78,26 @@ func TestClassify(t *testing.T) {
 	})).(*UpstreamError)
 	if want := "compound: Error creating new order; c.test: caa: CAA forbids"; u.Error() != want {
 		t.Errorf("Error() = %q, want %q", u.Error(), want)
+	}
+}
+
+// TestIssuerErrorView shows the issuance job's view of acmeup's errors: a
+// permanent upstream problem and a gateway refusal are permanent
+// *issuer.Errors carrying the reason, a rate limit is not and keeps its hint.
+func TestIssuerErrorView(t *testing.T) {
+	up := fmt.Errorf("upstream x: %w", &UpstreamError{Type: problemNS + "rejectedIdentifier", Detail: "blocked name", Permanent: true})
+	if e, ok := issuer.AsError(up); !ok || !e.Permanent || e.Type != "rejectedIdentifier" || !strings.Contains(e.Detail, "blocked name") {
+		t.Errorf("upstream rejection seen as %+v, %v", e, ok)
+	}
+	rl := &UpstreamError{Type: problemNS + "rateLimited", Detail: "slow down", RetryAfter: time.Minute}
+	if e, ok := issuer.AsError(rl); !ok || e.Permanent || e.RetryAfter != time.Minute {
+		t.Errorf("rate limit seen as %+v, %v", e, ok)
+	}
+	ref := refusal{fmt.Errorf("upstream x: %w: CSR names differ", ErrRefused)}
+	if !errors.Is(ref, ErrRefused) || !issuer.IsPermanent(ref) {
+		t.Error("refusal lost ErrRefused or permanence")
+	}
+	if e, _ := issuer.AsError(ref); !strings.Contains(e.Detail, "CSR names differ") {
+		t.Errorf("refusal detail %q", e.Detail)
 	}
 }

@@ -41,7 +41,11 @@ import (
 // failure worth retrying.
 func (b *Brand) Submit(ctx context.Context, req issuer.Request) (issuer.Result, error) {
 	fail := func(err error) (issuer.Result, error) {
-		return issuer.Result{}, fmt.Errorf("upstream %s: order %s: %w", b.name, req.OrderID, err)
+		err = fmt.Errorf("upstream %s: order %s: %w", b.name, req.OrderID, err)
+		if errors.Is(err, ErrRefused) {
+			err = refusal{err}
+		}
+		return issuer.Result{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return fail(err)
