@@ -63,9 +63,11 @@ type ProfileConfig struct {
 	Validity    Duration `yaml:"validity"`
 }
 
-// BrandConfig is one backend CA; only type "local" exists so far.
+// BrandConfig is one backend CA: its type and the keys that type reads.
 type BrandConfig struct {
 	Type string `yaml:"type"`
+	// ACMEBrandConfig holds the keys of type "acme" (see brands.go).
+	ACMEBrandConfig `yaml:",inline"`
 }
 
 // Duration reads "90d", "160h", "30m" from YAML and the environment.

@@ -160,12 +160,11 @@ func storeName(cfg Config) string {
 func newRouter(cfg Config, ca *local.CA) (*issuer.Router, error) {
 	brands := map[string]issuer.Issuer{}
 	for name, b := range cfg.Brands {
-		switch b.Type {
-		case "local":
-			brands[name] = ca
-		default:
-			return nil, fmt.Errorf("brand %q: unknown type %q", name, b.Type)
+		brand, err := buildBrand(name, b, ca, cfg.DataDir)
+		if err != nil {
+			return nil, err
 		}
+		brands[name] = brand
 	}
 	names := make([]string, 0, len(cfg.Profiles))
 	for name := range cfg.Profiles {
