@@ -54,6 +54,7 @@ func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, req *
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(chain)
+	s.endOrderReuse(r.Context(), cert.OrderID)
 	return nil
 }
 

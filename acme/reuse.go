@@ -45,6 +45,9 @@ func (s *Server) reusableOrder(ctx context.Context, acct *storage.Account, key s
 	if err != nil {
 		return nil, storeProblem("looking up earlier orders", err)
 	}
+	if id == "" {
+		return nil, nil // endOrderReuse: the certificate was delivered
+	}
 	o, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
 		return nil, nil
@@ -69,6 +72,28 @@ func (s *Server) reusableOrder(ctx context.Context, acct *storage.Account, key s
 		}
 	}
 	return nil, nil
+}
+
+// endOrderReuse stops handing back orderID once the account has downloaded
+// its certificate: a later newOrder for the same names is then a renewal
+// (certbot renew, dehydrated --force, cert-manager with a new key) that needs
+// a new order, not the valid one it could only finalize with the old key.
+func (s *Server) endOrderReuse(ctx context.Context, orderID string) {
+	o, err := s.store.GetOrder(ctx, orderID)
+	if err != nil {
+		return
+	}
+	profile, ok := s.cfg.Router.Profile(o.Profile)
+	if !ok {
+		return
+	}
+	key := orderReuseKey(o.AccountID, profile.Name, o.Identifiers, o.NotBefore, o.NotAfter)
+	if id, err := s.store.GetOrderKey(ctx, key); err != nil || id != orderID {
+		return // already ended, or a newer order took the key
+	}
+	if err := s.store.SetOrderKey(ctx, key, "", time.Minute); err != nil {
+		s.log.Warn("ending order reuse", "order", orderID, "err", err)
+	}
 }
 
 // csrKeyHash fingerprints a CSR's public key for idempotent finalize.
