@@ -1,7 +1,6 @@
 package acme
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
@@ -19,7 +18,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gorilla/mux"
 
-	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/storage"
 	"github.com/acmegw/acmegw/validation"
 )
@@ -50,8 +48,9 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if o.Status != storage.StatusReady {
 		return orderNotReady("order is %s, not ready; %s", o.Status, notReadyHint(o.Status))
 	}
-	issuedLimits, p := s.limitFinalize(r.Context(), o)
-	if p != nil {
+	// The certificate limits are spent by the issuance job, once the brand
+	// issues or accepts the order (jobs.go).
+	if _, p := s.limitFinalize(r.Context(), o); p != nil {
 		return p
 	}
 	csr, p := parseCSR(in.CSR)
@@ -65,16 +64,24 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 		return p
 	}
 
+	job, p := s.enqueueFinalize(r.Context(), o, csr)
+	if p != nil {
+		return p
+	}
 	o.Status = storage.StatusProcessing
 	o.CSRKeyHash = csrKeyHash(csr)
 	if err := s.store.UpdateOrder(r.Context(), o); err != nil {
+		if cerr := s.store.CompleteJob(r.Context(), job); cerr != nil {
+			// Its first run finds the order not processing and ends it.
+			logFrom(r).Warn("dropping the issuance job of an order that did not move", "err", cerr)
+		}
 		if errors.Is(err, storage.ErrConflict) {
 			return orderNotReady("order is already being finalized")
 		}
 		return storeProblem("finalizing order", err)
 	}
-	o = s.issue(r.Context(), o, csr)
-	s.spendIssued(r.Context(), o, issuedLimits)
+	s.metrics.orders.WithLabelValues(storage.StatusProcessing, o.Brand).Inc()
+	o = s.runFinalizeJob(r, job, o)
 	logFrom(r).Info("order finalized", "status", o.Status, "serial", o.CertSerial)
 	s.writeOrder(w, r, http.StatusOK, o)
 	return nil
@@ -90,72 +97,6 @@ func notReadyHint(status string) string {
 		return "it was already finalized with another key; download its certificate, or finalize again with the same CSR"
 	}
 	return "create a new order"
-}
-
-// issue has the order's brand sign the CSR and records the outcome on the
-// order, which the caller moved to processing. Failures become the order's
-// error: the client sees them when it polls.
-func (s *Server) issue(ctx context.Context, o *storage.Order, csr *x509.CertificateRequest) *storage.Order {
-	profile, _ := s.cfg.Router.Profile(o.Profile)
-	brand, ok := s.cfg.Router.Issuer(o.Brand)
-	if !ok {
-		return s.failOrder(ctx, o, fmt.Errorf("brand %q is no longer configured", o.Brand))
-	}
-	req := issuer.Request{
-		OrderID:   o.ID,
-		CSR:       csr,
-		NotBefore: o.NotBefore,
-		NotAfter:  o.NotAfter,
-		Validity:  profile.Validity,
-	}
-	for _, id := range o.Identifiers {
-		if id.Type == "ip" {
-			req.IPs = append(req.IPs, id.Value)
-		} else {
-			req.DNSNames = append(req.DNSNames, id.Value)
-		}
-	}
-	res, err := brand.Submit(ctx, req)
-	if err != nil {
-		return s.failOrder(ctx, o, err)
-	}
-	if res.Ticket != "" {
-		// Asynchronous brands are polled by the job queue; the order stays processing.
-		return o
-	}
-	cert := &storage.Certificate{
-		Serial:          serialHex(res.Leaf),
-		AccountID:       o.AccountID,
-		OrderID:         o.ID,
-		Brand:           o.Brand,
-		ChainPEM:        res.Chain,
-		AlternateChains: res.Alternates,
-		Names:           append(res.Leaf.DNSNames[:len(res.Leaf.DNSNames):len(res.Leaf.DNSNames)], ipStrings(res.Leaf)...),
-		NotBefore:       res.Leaf.NotBefore,
-		NotAfter:        res.Leaf.NotAfter,
-		Status:          storage.StatusValid,
-	}
-	if err := s.store.CreateCertificate(ctx, cert); err != nil {
-		return s.failOrder(ctx, o, fmt.Errorf("storing certificate: %w", err))
-	}
-	o.Status = storage.StatusValid
-	o.CertSerial = cert.Serial
-	if err := s.store.UpdateOrder(ctx, o); err != nil {
-		s.log.Error("recording issued certificate", "order", o.ID, "serial", cert.Serial, "err", err)
-	}
-	s.metrics.orders.WithLabelValues(storage.StatusValid, o.Brand).Inc()
-	return o
-}
-
-func (s *Server) failOrder(ctx context.Context, o *storage.Order, cause error) *storage.Order {
-	s.log.Error("issuance failed", "order", o.ID, "brand", o.Brand, "err", cause)
-	o.Status = storage.StatusInvalid
-	o.Error = &storage.Problem{Type: "serverInternal", Detail: "issuance failed: " + cause.Error()}
-	if err := s.store.UpdateOrder(ctx, o); err != nil {
-		s.log.Error("recording failed issuance", "order", o.ID, "err", err)
-	}
-	s.metrics.orders.WithLabelValues(storage.StatusInvalid, o.Brand).Inc()
-	return o
 }
 
 func serialHex(c *x509.Certificate) string { return fmt.Sprintf("%x", c.SerialNumber) }

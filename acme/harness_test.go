@@ -70,7 +70,9 @@ func forEachStore(t *testing.T, fn func(t *testing.T, e *env), opts ...envOption
 		if err != nil {
 			t.Fatalf("redis store: %v", err)
 		}
-		fn(t, newEnv(t, st, opts...))
+		// A job queue of its own: RunJobs must not pick up (or be robbed
+		// of) the jobs of other tests sharing the Redis.
+		fn(t, newEnv(t, st.WithJobQueue(fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())), opts...))
 	})
 }
 
@@ -124,6 +126,9 @@ func (b *logBuffer) String() string {
 type envSetup struct {
 	caOpts local.Options
 	tweak  func(*acme.Config)
+	// profiles and brands are offered besides "default" and "shortlived" on "local".
+	profiles []issuer.Profile
+	brands   map[string]issuer.Issuer
 }
 
 type envOption func(*envSetup)
@@ -131,6 +136,17 @@ type envOption func(*envSetup)
 // withConfig adjusts the front end's configuration.
 func withConfig(f func(*acme.Config)) envOption {
 	return func(s *envSetup) { s.tweak = f }
+}
+
+// withBrand adds a brand and profiles that use it.
+func withBrand(name string, brand issuer.Issuer, profiles ...issuer.Profile) envOption {
+	return func(s *envSetup) {
+		if s.brands == nil {
+			s.brands = map[string]issuer.Issuer{}
+		}
+		s.brands[name] = brand
+		s.profiles = append(s.profiles, profiles...)
+	}
 }
 
 // withCA sets the built-in CA's options.
@@ -207,10 +223,14 @@ func newEnv(t *testing.T, store storage.Store, opts ...envOption) *env {
 	}
 	e.ca = ca
 	e.brand = &countingIssuer{Issuer: ca}
-	router, err := issuer.NewRouter("default", []issuer.Profile{
+	brands := map[string]issuer.Issuer{"local": e.brand}
+	for name, b := range setup.brands {
+		brands[name] = b
+	}
+	router, err := issuer.NewRouter("default", append([]issuer.Profile{
 		{Name: "default", Description: "built-in CA, 90 days", Brand: "local"},
 		{Name: "shortlived", Description: "built-in CA, 160 hours", Brand: "local", Validity: 160 * time.Hour},
-	}, map[string]issuer.Issuer{"local": e.brand})
+	}, setup.profiles...), brands)
 	if err != nil {
 		t.Fatalf("router: %v", err)
 	}

@@ -59,11 +59,11 @@ func (s *Server) renderOrder(r *http.Request, o *storage.Order) orderJSON {
 }
 
 // writeOrder answers with an order, its Location (cert-manager polls it) and,
-// while it is processing, a Retry-After.
+// while it is processing, a Retry-After (see orderRetryAfter).
 func (s *Server) writeOrder(w http.ResponseWriter, r *http.Request, status int, o *storage.Order) {
 	w.Header().Set("Location", s.orderURL(r, o.ID))
 	if o.Status == storage.StatusProcessing {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", s.orderRetryAfter(r.Context(), o))
 	}
 	addLink(w, s.baseURL(r)+directoryPath, "index")
 	s.writeJSON(w, r, status, s.renderOrder(r, o))

@@ -83,6 +83,18 @@ type Config struct {
 	// CAARecheckAge is how old a passing CAA check may be at finalize before
 	// it is repeated; zero means validation.DefaultCAARecheckAge.
 	CAARecheckAge time.Duration
+
+	// Issuance jobs (jobs.go). FinalizeWait is how long a finalize request
+	// waits for the brand before it answers "processing"; zero means 5 s.
+	FinalizeWait time.Duration
+	// BrandTimeout bounds one Submit or Poll call; zero means 90 s.
+	BrandTimeout time.Duration
+	// JobLease is how long a claimed job is its worker's before another
+	// instance may take it over; zero means 2 minutes. It is lengthened to
+	// at least BrandTimeout plus 10 s, so a live worker is never taken over.
+	JobLease time.Duration
+	// JobWorkers bounds the jobs RunJobs runs at once; zero means 4.
+	JobWorkers int
 }
 
 // Server serves the ACME API.
@@ -97,6 +109,9 @@ type Server struct {
 	validations sync.WaitGroup
 	baseCtx     context.Context
 	cancel      context.CancelFunc
+
+	// jobs tracks issuance job goroutines and their metrics (jobs.go).
+	jobs jobState
 }
 
 // New returns a Server for cfg; cfg.Store, cfg.Validator and cfg.Router are required.
@@ -124,14 +139,17 @@ func New(cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, baseCtx: ctx, cancel: cancel, metrics: newMetrics()}
+	s.initJobs()
 	s.router = s.routes()
 	return s
 }
 
-// Close stops background validations and waits for them.
+// Close stops background validations and issuance jobs (RunJobs included)
+// and waits for them.
 func (s *Server) Close() {
 	s.cancel()
 	s.validations.Wait()
+	s.closeJobs()
 }
 
 // ServeHTTP implements http.Handler.
