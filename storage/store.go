@@ -90,7 +90,10 @@ type Order struct {
 	CSRKeyHash string    `json:"csrKeyHash,omitempty"`
 	Error      *Problem  `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
-	Version    int64     `json:"version"`
+	// Review is an operator's decision on an order its brand holds for
+	// manual review ("acmegw review"); nil while undecided.
+	Review  *Review `json:"review,omitempty"`
+	Version int64   `json:"version"`
 }
 
 // Challenge is one way to prove control of an authorization's identifier.

@@ -51,6 +51,10 @@ func cloneOrder(o *storage.Order) *storage.Order {
 	}
 	c.AuthzIDs = cloneStrings(o.AuthzIDs)
 	c.Error = cloneProblem(o.Error)
+	if o.Review != nil {
+		r := *o.Review
+		c.Review = &r
+	}
 	return &c
 }
 

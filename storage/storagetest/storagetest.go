@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"JobLease", testJobLease},
 		{"JobConcurrentClaim", testJobConcurrentClaim},
 		{"JobStats", testJobStats},
+		{"OrderReview", testOrderReview},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
