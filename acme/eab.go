@@ -158,4 +158,3 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
-
