@@ -61,6 +61,9 @@ type ProfileConfig struct {
 	Brand       string   `yaml:"brand"`
 	Description string   `yaml:"description"`
 	Validity    Duration `yaml:"validity"`
+	// Deadline is how long a finalized order waits for its brand (e.g. 30d
+	// for OV/EV reviews) before it becomes invalid; default 24h.
+	Deadline Duration `yaml:"deadline"`
 }
 
 // BrandConfig is one backend CA: its type and the keys that type reads.
@@ -68,6 +71,8 @@ type BrandConfig struct {
 	Type string `yaml:"type"`
 	// ACMEBrandConfig holds the keys of type "acme" (see brands.go).
 	ACMEBrandConfig `yaml:",inline"`
+	// ManualBrandConfig holds the keys of type "manual" (see review.go).
+	ManualBrandConfig `yaml:",inline"`
 }
 
 // Duration reads "90d", "160h", "30m" from YAML and the environment.

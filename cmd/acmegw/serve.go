@@ -50,7 +50,7 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)
 	}
-	router, err := newRouter(cfg, ca)
+	router, err := newRouter(cfg, ca, store)
 	if err != nil {
 		return err
 	}
@@ -77,6 +77,9 @@ func serve(args []string) error {
 		ExternalAccountRequired: cfg.EAB.Required,
 	})
 	defer srv.Close()
+	// Issuance jobs: polling brands, retries, and jobs of crashed instances.
+	// They stop with ctx; srv.Close waits for them.
+	go srv.RunJobs(ctx)
 
 	tlsCert, err := listenerCertificate(cfg, ca)
 	if err != nil {
@@ -157,10 +160,16 @@ func storeName(cfg Config) string {
 	return "redis"
 }
 
-func newRouter(cfg Config, ca *local.CA) (*issuer.Router, error) {
+func newRouter(cfg Config, ca *local.CA, store storage.Store) (*issuer.Router, error) {
 	brands := map[string]issuer.Issuer{}
 	for name, b := range cfg.Brands {
-		brand, err := buildBrand(name, b, ca, cfg.DataDir)
+		var brand issuer.Issuer
+		var err error
+		if b.Type == "manual" {
+			brand, err = buildManualBrand(name, b, ca, store)
+		} else {
+			brand, err = buildBrand(name, b, ca, cfg.DataDir)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +183,7 @@ func newRouter(cfg Config, ca *local.CA) (*issuer.Router, error) {
 	profiles := make([]issuer.Profile, 0, len(names))
 	for _, name := range names {
 		p := cfg.Profiles[name]
-		profiles = append(profiles, issuer.Profile{Name: name, Description: p.Description, Brand: p.Brand, Validity: time.Duration(p.Validity)})
+		profiles = append(profiles, issuer.Profile{Name: name, Description: p.Description, Brand: p.Brand, Validity: time.Duration(p.Validity), Deadline: time.Duration(p.Deadline)})
 	}
 	return issuer.NewRouter(cfg.DefaultProfile, profiles, brands)
 }
