@@ -113,6 +113,19 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, req *reque
 	if stored.Status == storage.StatusRevoked {
 		return alreadyRevoked("certificate %s was already revoked", stored.Serial)
 	}
+	// The brand revokes first: a certificate the gateway marked revoked
+	// while the real CA still vouches for it would be worse than a retry.
+	if brand, ok := s.cfg.Router.Issuer(stored.Brand); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		if err := brand.Revoke(ctx, leaf, reason); err != nil {
+			s.log.Error("brand revocation failed", "serial", stored.Serial, "brand", stored.Brand, "err", err)
+			p := serverInternal("the CA behind brand %q could not revoke certificate %s yet; nothing changed, retry later", stored.Brand, stored.Serial)
+			p.Status = http.StatusServiceUnavailable
+			p.retryAfter = 30 * time.Second
+			return p
+		}
+	}
 	stored.Status = storage.StatusRevoked
 	stored.RevokedAt = time.Now().UTC()
 	stored.RevocationReason = reason
@@ -121,13 +134,6 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, req *reque
 			return alreadyRevoked("certificate %s was revoked meanwhile", stored.Serial)
 		}
 		return storeProblem("revoking certificate", err)
-	}
-	if brand, ok := s.cfg.Router.Issuer(stored.Brand); ok {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		if err := brand.Revoke(ctx, leaf, reason); err != nil {
-			s.log.Error("brand revocation failed", "serial", stored.Serial, "brand", stored.Brand, "err", err)
-		}
 	}
 	logFrom(r).Info("certificate revoked", "serial", stored.Serial, "reason", revocationReasons[reason])
 	addLink(w, s.baseURL(r)+directoryPath, "index")
