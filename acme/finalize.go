@@ -71,13 +71,17 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	o.Status = storage.StatusProcessing
 	o.CSRKeyHash = csrKeyHash(csr)
 	if err := s.store.UpdateOrder(r.Context(), o); err != nil {
-		if cerr := s.store.CompleteJob(r.Context(), job); cerr != nil {
-			// Its first run finds the order not processing and ends it.
-			logFrom(r).Warn("dropping the issuance job of an order that did not move", "err", cerr)
-		}
 		if errors.Is(err, storage.ErrConflict) {
+			// The order did not move: drop its job. If that fails, the
+			// job's first run finds the order not processing and ends it.
+			if cerr := s.store.CompleteJob(r.Context(), job); cerr != nil {
+				logFrom(r).Warn("dropping the issuance job of an order that did not move", "err", cerr)
+			}
 			return orderNotReady("order is already being finalized")
 		}
+		// The write may have happened after all (a timeout): the job stays,
+		// and when its lease ends a worker issues or ends it, whichever
+		// state the order is in.
 		return storeProblem("finalizing order", err)
 	}
 	s.metrics.orders.WithLabelValues(storage.StatusProcessing, o.Brand).Inc()
