@@ -184,6 +184,9 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 			}
 		}
 		err = s.store.UpdateAuthorization(ctx, a)
+		if err == nil && a.Status == storage.StatusValid {
+			s.rememberAuthz(ctx, a)
+		}
 		if err == nil {
 			if verr != nil && c.Error.Type != "serverInternal" {
 				s.spendFailedValidation(ctx, a)

@@ -151,10 +151,19 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		Replaces:    in.Replaces,
 		CreatedAt:   now,
 	}
-	authzs := make([]*storage.Authorization, len(ids))
-	for i, id := range ids {
-		authzs[i] = newAuthorization(req.account.ID, id, order.Expires, product.CAAIdentities)
-		order.AuthzIDs = append(order.AuthzIDs, authzs[i].ID)
+	var authzs []*storage.Authorization
+	for _, id := range ids {
+		if reused := s.reusableAuthz(r.Context(), req.account.ID, id); reused != nil {
+			order.AuthzIDs = append(order.AuthzIDs, reused.ID)
+			continue
+		}
+		a := newAuthorization(req.account.ID, id, order.Expires, product.CAAIdentities)
+		authzs = append(authzs, a)
+		order.AuthzIDs = append(order.AuthzIDs, a.ID)
+	}
+	if len(authzs) == 0 {
+		// Every authorization was reused: nothing is left to prove.
+		order.Status = storage.StatusReady
 	}
 	if in.Replaces != "" {
 		release, p := s.claimReplacement(r, req.account, in.Replaces, ids, order.ID)
