@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/storage"
 )
 
@@ -118,7 +119,11 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request, req *reque
 	if brand, ok := s.cfg.Router.Issuer(stored.Brand); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 		defer cancel()
-		if err := brand.Revoke(ctx, leaf, reason); err != nil {
+		revoke := func() error { return brand.Revoke(ctx, leaf, reason) }
+		if rr, ok := brand.(issuer.RefRevoker); ok && stored.BrandRef != "" {
+			revoke = func() error { return rr.RevokeRef(ctx, stored.BrandRef, leaf, reason) }
+		}
+		if err := revoke(); err != nil {
 			s.log.Error("brand revocation failed", "serial", stored.Serial, "brand", stored.Brand, "err", err)
 			p := serverInternal("the CA behind brand %q could not revoke certificate %s yet; nothing changed, retry later", stored.Brand, stored.Serial)
 			p.Status = http.StatusServiceUnavailable

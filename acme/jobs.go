@@ -396,6 +396,7 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 		AccountID:       o.AccountID,
 		OrderID:         o.ID,
 		Brand:           o.Brand,
+		BrandRef:        res.Ref,
 		ChainPEM:        res.Chain,
 		AlternateChains: res.Alternates,
 		Names:           append(leaf.DNSNames[:len(leaf.DNSNames):len(leaf.DNSNames)], ipStrings(leaf)...),

@@ -33,6 +33,10 @@ type Result struct {
 	Ticket string
 	// RetryAfter suggests when to Poll again.
 	RetryAfter time.Duration
+	// Ref is the brand's own handle on an issued certificate (its order or
+	// certificate id). The gateway stores it with the certificate and hands
+	// it back to RefRevoker.RevokeRef, sparing brands a search by serial.
+	Ref string
 }
 
 // Product describes what a brand's product accepts.
@@ -89,4 +93,10 @@ type Issuer interface {
 	Poll(ctx context.Context, ticket string) (Result, error)
 	Revoke(ctx context.Context, cert *x509.Certificate, reason int) error
 	Describe() Product
+}
+
+// RefRevoker is implemented by brands that revoke by their own handle (the
+// Result.Ref they returned at issuance) rather than by the certificate.
+type RefRevoker interface {
+	RevokeRef(ctx context.Context, ref string, cert *x509.Certificate, reason int) error
 }

@@ -129,10 +129,12 @@ type Authorization struct {
 
 // Certificate is an issued certificate chain, found by its serial number (lower-case hex).
 type Certificate struct {
-	Serial           string    `json:"serial"`
-	AccountID        string    `json:"accountID"`
-	OrderID          string    `json:"orderID"`
-	Brand            string    `json:"brand,omitempty"`
+	Serial    string `json:"serial"`
+	AccountID string `json:"accountID"`
+	OrderID   string `json:"orderID"`
+	Brand     string `json:"brand,omitempty"`
+	// BrandRef is the brand's handle on the certificate (issuer.Result.Ref).
+	BrandRef         string    `json:"brandRef,omitempty"`
 	ChainPEM         []byte    `json:"chain"`                // leaf first
 	AlternateChains  [][]byte  `json:"alternates,omitempty"` // each leaf first
 	Names            []string  `json:"names,omitempty"`

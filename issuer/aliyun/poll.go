@@ -187,7 +187,7 @@ func (is *Issuer) issued(ctx context.Context, t ticket, st describeResponse) (is
 		_ = pem.Encode(&chain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	is.unpublishAll(ctx, t)
-	return issuer.Result{Chain: chain.Bytes(), Leaf: ordered[0]}, nil
+	return issuer.Result{Chain: chain.Bytes(), Leaf: ordered[0], Ref: t.encode()}, nil
 }
 
 // parseChain reads the certificates of a PEM bundle, skipping anything else.

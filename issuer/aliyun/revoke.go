@@ -164,3 +164,9 @@ func serialText(n *big.Int) string {
 	}
 	return n.Text(16)
 }
+
+// RevokeRef revokes by the ticket the gateway stored as the certificate's
+// brand reference (issuer.RefRevoker), without searching by serial.
+func (is *Issuer) RevokeRef(ctx context.Context, ref string, _ *x509.Certificate, reason int) error {
+	return is.RevokeTicket(ctx, ref, reason)
+}
