@@ -42,23 +42,35 @@ func Start(t testing.TB) string {
 
 // Server is a private redis-server process. Tests that exercise outages use
 // Stop and Restart; the address stays the same across restarts, and the data
-// does not survive them (persistence is off).
+// does not survive them (persistence is off) unless the server was started
+// with AppendOnly.
 type Server struct {
 	t    testing.TB
 	bin  string
 	dir  string
 	port int
+	// appendOnly turns on the append-only file (see AppendOnly).
+	appendOnly bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has been waited for
 }
 
+// Option changes how StartServer runs redis-server.
+type Option func(*Server)
+
+// AppendOnly runs redis-server with its append-only file on and fsynced
+// before every reply (appendfsync always), so that everything it
+// acknowledged survives Stop (a kill) and Restart, as on a production Redis
+// with persistence.
+func AppendOnly() Option { return func(s *Server) { s.appendOnly = true } }
+
 // StartServer starts a private redis-server on a free loopback port (even
 // when ACMEGW_TEST_REDIS_URL is set, since callers want to control it) and
 // stops it when the test ends. It skips the test, or fails it when
 // ACMEGW_REQUIRE_REDIS=1, if redis-server is not installed.
-func StartServer(t testing.TB) *Server {
+func StartServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -69,6 +81,9 @@ func StartServer(t testing.TB) *Server {
 		t.Skip(msg)
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	for _, o := range opts {
+		o(s)
+	}
 	t.Cleanup(s.Stop)
 
 	// Picking a free port and binding it are two steps, so another process
@@ -107,7 +122,8 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart stops the server if it runs and starts an empty one on the same port.
+// Restart stops the server if it runs and starts it again on the same port:
+// empty, or with the data it had when started with AppendOnly.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
@@ -127,11 +143,16 @@ func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := new(syncBuffer)
+	appendOnly := "no"
+	if s.appendOnly {
+		appendOnly = "yes"
+	}
 	cmd := exec.Command(s.bin,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
-		"--appendonly", "no",
+		"--appendonly", appendOnly,
+		"--appendfsync", "always",
 		"--dir", s.dir,
 		"--loglevel", "warning",
 	)

@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -103,38 +102,20 @@ var _ storage.Store = (*Store)(nil)
 // The URL is go-redis's: redis://[user:pass@]host:port/db or rediss:// for
 // TLS, or unix:///path, with go-redis's query options (dial_timeout=...).
 // Extra addr=host:port query parameters select a Redis Cluster seeded with
-// all the given nodes.
+// all the given nodes; redis+sentinel:// (or sentinel_master=NAME) selects
+// Sentinel. ParseURL in options.go lists the forms, the options and the
+// short timeouts acmegw applies unless the URL sets them.
 //
 // Unless the URL sets max_retries, commands are not resent after a network
 // error: a resent SET NX or compare-and-swap that had in fact run would
 // report ErrExists or ErrConflict for the caller's own write. Connections
 // are still redialled, so a restarted Redis is picked up again.
 func New(ctx context.Context, rawURL string) (*Store, error) {
-	var c goredis.UniversalClient
-	u, err := url.Parse(rawURL)
+	opt, err := ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis: parse url: %w", err)
+		return nil, err
 	}
-	q := u.Query()
-	if q.Has("addr") {
-		opt, err := goredis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis: parse cluster url: %w", err)
-		}
-		if !q.Has("max_retries") {
-			opt.MaxRetries = -1
-		}
-		c = goredis.NewClusterClient(opt)
-	} else {
-		opt, err := goredis.ParseURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis: parse url: %w", err)
-		}
-		if !q.Has("max_retries") {
-			opt.MaxRetries = -1
-		}
-		c = goredis.NewClient(opt)
-	}
+	c := opt.NewClient()
 	s := NewFromClient(c)
 	if err := s.Ping(ctx); err != nil {
 		_ = c.Close()
