@@ -12,6 +12,7 @@ import (
 
 	"github.com/acmegw/acmegw/acme"
 	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/storage/memory"
 )
 
 // eabJWS builds an externalAccountBinding over key's public JWK, MACed with
@@ -196,4 +197,28 @@ func TestOrderReuse(t *testing.T) {
 			t.Error("another account was given this account's order")
 		}
 	})
+}
+
+// TestEABRateLimitOverride shows one "eab:<kid>" override raising a limit
+// for every account of that external account, while others keep the default.
+func TestEABRateLimitOverride(t *testing.T) {
+	t.Parallel()
+	limits := acme.RateLimits{
+		Limits: map[string]storage.RateLimit{acme.LimitNewOrdersPerAccount: {Count: 1, Period: time.Hour}},
+		Overrides: map[string]map[string]storage.RateLimit{
+			acme.LimitNewOrdersPerAccount: {"eab:team-r": {Count: 3, Period: time.Hour}},
+		},
+	}
+	e := newEnv(t, memory.New(), withConfig(func(c *acme.Config) { c.RateLimits = limits }))
+	hmacKey := addEABKey(t, e.store, "team-r", nil, nil)
+	tenant := registerEAB(t, e, "team-r", hmacKey)
+	for _, n := range []string{"r1.example.com", "r2.example.com", "r3.example.com"} {
+		tenant.newOrder(t, dnsIDs(n)...)
+	}
+	tenant.post(t, e.dir.NewOrder, map[string]any{"identifiers": dnsIDs("r4.example.com")}).
+		wantProblem(t, http.StatusTooManyRequests, "rateLimited", "3 per 1h0m0s")
+	other := e.newAccount(t)
+	other.newOrder(t, dnsIDs("o1.example.com")...)
+	other.post(t, e.dir.NewOrder, map[string]any{"identifiers": dnsIDs("o2.example.com")}).
+		wantProblem(t, http.StatusTooManyRequests, "rateLimited", "1 per 1h0m0s")
 }

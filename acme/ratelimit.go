@@ -64,7 +64,9 @@ type RateLimits struct {
 	Limits map[string]storage.RateLimit
 	// Overrides replaces a limit for one subject: Overrides[name][id] where
 	// id is the account id, or for newAccountsPerIP the client address as
-	// the limit sees it ("192.0.2.7", "2001:db8:1:2::/64"). A Count of zero
+	// the limit sees it ("192.0.2.7", "2001:db8:1:2::/64"). For
+	// newOrdersPerAccount, "eab:<kid>" covers every account of that
+	// external account; an account's own override wins. A Count of zero
 	// exempts that subject.
 	Overrides map[string]map[string]storage.RateLimit
 	// TrustForwardedFor takes the client address for newAccountsPerIP from
@@ -112,12 +114,19 @@ func (rl RateLimits) Validate() error {
 	return nil
 }
 
-// limit returns the limit name applies to subject, and false when it is off.
-func (rl *RateLimits) limit(name, subject string) (storage.RateLimit, bool) {
+// limit returns the limit name applies to the first of subjects that has an
+// override (an account id before its "eab:<kid>"), and false when it is off.
+func (rl *RateLimits) limit(name string, subjects ...string) (storage.RateLimit, bool) {
 	if rl.Disabled {
 		return storage.RateLimit{}, false
 	}
-	l, ok := rl.Overrides[name][subject]
+	var l storage.RateLimit
+	ok := false
+	for _, subject := range subjects {
+		if l, ok = rl.Overrides[name][subject]; ok {
+			break
+		}
+	}
 	if !ok {
 		l, ok = rl.Limits[name]
 	}
@@ -137,8 +146,8 @@ type limitCheck struct {
 
 // check looks up the limit name for subject (overrides by overrideID) and
 // returns the check to make, or false when the limit is off.
-func (s *Server) limitCheck(name, subject, overrideID, what string) (limitCheck, bool) {
-	l, on := s.cfg.RateLimits.limit(name, overrideID)
+func (s *Server) limitCheck(name, subject, what string, overrideIDs ...string) (limitCheck, bool) {
+	l, on := s.cfg.RateLimits.limit(name, overrideIDs...)
 	return limitCheck{name: name, key: name + ":" + subject, limit: l, what: what}, on
 }
 
@@ -173,7 +182,7 @@ func rateLimited(c limitCheck, retry time.Duration, now time.Time) *Problem {
 // limitNewAccount spends one of the client address's new accounts.
 func (s *Server) limitNewAccount(r *http.Request) *Problem {
 	addr := s.clientAddr(r)
-	c, on := s.limitCheck(LimitNewAccountsPerIP, addr, addr, "too many new accounts from "+addr)
+	c, on := s.limitCheck(LimitNewAccountsPerIP, addr, "too many new accounts from "+addr, addr)
 	if !on {
 		return nil
 	}
@@ -225,7 +234,7 @@ func addrSubject(a netip.Addr) string {
 // The domain limits are only checked here (finalize spends them), and the
 // order limit is spent last, so a refused order spends nothing.
 func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids []storage.Identifier) *Problem {
-	orders, ordersOn := s.limitCheck(LimitNewOrdersPerAccount, acct.ID, acct.ID, "too many new orders for this account")
+	orders, ordersOn := s.limitCheck(LimitNewOrdersPerAccount, acct.ID, "too many new orders for this account", acct.ID, eabSubject(acct))
 	domains, domainsOn := s.domainChecks(acct.ID, ids)
 	if !ordersOn && !domainsOn {
 		return nil
@@ -268,7 +277,7 @@ func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCh
 			}
 		}
 	}
-	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, o.AccountID, "too many finalize requests for this order"); on {
+	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, "too many finalize requests for this order", o.AccountID); on {
 		if p := s.spend(ctx, c, 1); p != nil {
 			return nil, p
 		}
@@ -303,7 +312,7 @@ func (s *Server) domainChecks(accountID string, ids []storage.Identifier) ([]lim
 			continue
 		}
 		seen[d] = true
-		c, on := s.limitCheck(LimitCertificatesPerRegisteredDomain, d, accountID, "too many certificates for "+d)
+		c, on := s.limitCheck(LimitCertificatesPerRegisteredDomain, d, "too many certificates for "+d, accountID)
 		if !on {
 			// Overrides are per account, so the limit is on for every
 			// domain or for none.
@@ -375,6 +384,15 @@ func (s *Server) failedValidationCheck(a *storage.Authorization) (limitCheck, bo
 	if a.Wildcard {
 		name = "*." + name
 	}
-	return s.limitCheck(LimitFailedValidationsPerAccountAndName, a.AccountID+":"+a.Identifier.Value, a.AccountID,
-		"too many failed validations of "+name+" for this account")
+	return s.limitCheck(LimitFailedValidationsPerAccountAndName, a.AccountID+":"+a.Identifier.Value,
+		"too many failed validations of "+name+" for this account", a.AccountID)
+}
+
+// eabSubject is the override subject of the account's external account
+// ("eab:<kid>"), so that one override covers every ACME account of a tenant.
+func eabSubject(acct *storage.Account) string {
+	if acct.EABKeyID == "" {
+		return ""
+	}
+	return "eab:" + acct.EABKeyID
 }
