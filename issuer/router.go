@@ -19,6 +19,9 @@ type Profile struct {
 	// (days for OV/EV reviews) before it becomes invalid; zero means
 	// DefaultDeadline.
 	Deadline time.Duration
+	// Rules are the product rules of the profile (rules.go), enforced at
+	// newOrder, finalize and issuance on top of the brand's Describe.
+	Rules Rules
 }
 
 // DefaultDeadline is the Deadline of a profile that sets none.
@@ -32,8 +35,8 @@ type Router struct {
 	defaultProfile string
 }
 
-// NewRouter checks that every profile names a known brand and that the
-// default profile exists.
+// NewRouter checks that every profile names a known brand and has rules
+// that can be enforced, and that the default profile exists.
 func NewRouter(defaultProfile string, profiles []Profile, brands map[string]Issuer) (*Router, error) {
 	r := &Router{profiles: map[string]Profile{}, brands: brands, defaultProfile: defaultProfile}
 	for _, p := range profiles {
@@ -42,6 +45,12 @@ func NewRouter(defaultProfile string, profiles []Profile, brands map[string]Issu
 		}
 		if _, dup := r.profiles[p.Name]; dup {
 			return nil, fmt.Errorf("profile %q defined twice", p.Name)
+		}
+		if err := p.Rules.Validate(); err != nil {
+			return nil, fmt.Errorf("profile %q: %w", p.Name, err)
+		}
+		if max := p.Rules.MaxValidity; max > 0 && p.Validity > max {
+			return nil, fmt.Errorf("profile %q: validity %s exceeds its rules' max_validity %s", p.Name, formatDays(p.Validity), formatDays(max))
 		}
 		r.profiles[p.Name] = p
 	}

@@ -230,19 +230,7 @@ func (is *Issuer) Describe() issuer.Product {
 
 // maxPublicValidity is the longest lifetime a publicly trusted TLS
 // certificate may have at t under CA/Browser Forum ballot SC-081.
-func maxPublicValidity(t time.Time) time.Duration {
-	day := 24 * time.Hour
-	switch {
-	case !t.Before(time.Date(2029, 3, 15, 0, 0, 0, 0, time.UTC)):
-		return 47 * day
-	case !t.Before(time.Date(2027, 3, 15, 0, 0, 0, 0, time.UTC)):
-		return 100 * day
-	case !t.Before(time.Date(2026, 3, 15, 0, 0, 0, 0, time.UTC)):
-		return 200 * day
-	default:
-		return 398 * day
-	}
-}
+func maxPublicValidity(t time.Time) time.Duration { return issuer.PublicMaxValidity(t) }
 
 func (is *Issuer) wildcard() bool {
 	if is.cfg.Wildcard != nil {

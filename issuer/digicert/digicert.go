@@ -277,28 +277,12 @@ func (b *Brand) maxValidity() time.Duration {
 	return MaxValidityAt(b.cfg.Now())
 }
 
-// The CA/Browser Forum ballot SC-081 steps for the maximum TLS certificate
-// validity.
-var (
-	sc081Step1 = time.Date(2026, time.March, 15, 0, 0, 0, 0, time.UTC)
-	sc081Step2 = time.Date(2027, time.March, 15, 0, 0, 0, 0, time.UTC)
-	sc081Step3 = time.Date(2029, time.March, 15, 0, 0, 0, 0, time.UTC)
-)
-
 // SC081MaxDays is the longest TLS certificate validity in days that the
 // CA/Browser Forum Baseline Requirements (ballot SC-081) allow for a
 // certificate issued at t: 398 before 2026-03-15, 200 from then, 100 from
-// 2027-03-15 and 47 from 2029-03-15.
+// 2027-03-15 and 47 from 2029-03-15 (issuer.PublicMaxValidity in days).
 func SC081MaxDays(t time.Time) int {
-	switch {
-	case t.Before(sc081Step1):
-		return 398
-	case t.Before(sc081Step2):
-		return 200
-	case t.Before(sc081Step3):
-		return 100
-	}
-	return 47
+	return int(issuer.PublicMaxValidity(t) / (24 * time.Hour))
 }
 
 // MaxValidityAt is the longest validity the brand orders and reports for a

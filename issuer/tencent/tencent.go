@@ -274,30 +274,10 @@ func (b *Brand) Describe() issuer.Product {
 	}
 }
 
-// The CA/Browser Forum ballot SC-081 steps for the maximum lifetime of a
-// publicly trusted TLS certificate.
-var (
-	sc081Step1 = time.Date(2026, time.March, 15, 0, 0, 0, 0, time.UTC)
-	sc081Step2 = time.Date(2027, time.March, 15, 0, 0, 0, 0, time.UTC)
-	sc081Step3 = time.Date(2029, time.March, 15, 0, 0, 0, 0, time.UTC)
-)
-
 // MaxPublicValidity is the longest lifetime a publicly trusted TLS
-// certificate issued at t may have (CA/Browser Forum ballot SC-081): 398
-// days before 2026-03-15, 200 days from then, 100 days from 2027-03-15 and
-// 47 days from 2029-03-15.
-func MaxPublicValidity(t time.Time) time.Duration {
-	const day = 24 * time.Hour
-	switch {
-	case t.Before(sc081Step1):
-		return 398 * day
-	case t.Before(sc081Step2):
-		return 200 * day
-	case t.Before(sc081Step3):
-		return 100 * day
-	}
-	return 47 * day
-}
+// certificate issued at t may have (CA/Browser Forum ballot SC-081); it is
+// issuer.PublicMaxValidity.
+func MaxPublicValidity(t time.Time) time.Duration { return issuer.PublicMaxValidity(t) }
 
 // isWildcard reports whether name is a wildcard name.
 func isWildcard(name string) bool { return strings.HasPrefix(name, "*.") }
