@@ -60,6 +60,14 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if p := checkCSR(csr, o, req.account); p != nil {
 		return p
 	}
+	if p := s.checkProfileCSR(csr, o); p != nil {
+		return p
+	}
+	if profile, ok := s.cfg.Router.Profile(o.Profile); ok {
+		if p := s.checkQuota(r.Context(), profile, o.AccountID, o.Identifiers); p != nil {
+			return p
+		}
+	}
 	if p := s.recheckCAA(r, o, req.account); p != nil {
 		return p
 	}

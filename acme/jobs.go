@@ -82,7 +82,7 @@ func (s *Server) initJobs() {
 		c.JobWorkers = defaultJobWorkers
 	}
 	s.jobs.runs = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "acmegw_job_runs_total", Help: "Issuance job steps by brand and result (issued, pending, retry, failed, deadline, done, error, canceled).",
+		Name: "acmegw_job_runs_total", Help: "Issuance job steps by brand and result (issued, pending, review, retry, failed, deadline, done, error, canceled).",
 	}, []string{"brand", "result"})
 	s.metrics.registry.MustRegister(s.jobs.runs, &jobStatsCollector{store: s.store, log: s.log})
 }
@@ -233,6 +233,9 @@ func (s *Server) processJob(ctx context.Context, j *storage.Job) (brandName, res
 			return brandName, "issued"
 		}
 	}
+	if held, result := s.holdForReview(ctx, log, j, o, now); held {
+		return brandName, result
+	}
 	brand, ok := s.cfg.Router.Issuer(o.Brand)
 	if !ok {
 		j.LastError = fmt.Sprintf("brand %q is not configured on this instance", o.Brand)
@@ -347,20 +350,25 @@ func (s *Server) jobRequest(o *storage.Order, j *storage.Job) (issuer.Request, e
 	return req, nil
 }
 
-// issuedLimits are the certificatesPerRegisteredDomain checks to spend once
-// the brand issues or accepts the order (none for a renewal). They are
-// worked out before the certificate exists, which would make the order look
-// like a renewal of itself.
+// issuedLimits are the certificatesPerRegisteredDomain checks (none for a
+// renewal) and the profile's quotas to spend once the brand issues or
+// accepts the order. They are worked out before the certificate exists,
+// which would make the order look like a renewal of itself.
 func (s *Server) issuedLimits(ctx context.Context, o *storage.Order) ([]limitCheck, error) {
+	profile, _ := s.cfg.Router.Profile(o.Profile)
+	quotas := quotaChecks(profile, o.AccountID, o.Identifiers)
 	domains, on := s.domainChecks(o.AccountID, o.Identifiers)
 	if !on {
-		return nil, nil
+		return quotas, nil
 	}
 	renewal, err := s.isRenewal(ctx, o.AccountID, o.Identifiers)
-	if err != nil || renewal {
+	if err != nil {
 		return nil, err
 	}
-	return domains, nil
+	if renewal {
+		return quotas, nil
+	}
+	return append(domains, quotas...), nil
 }
 
 // issuedFor finds a certificate an earlier step stored for the order.
@@ -554,14 +562,16 @@ func (s *Server) runFinalizeJob(r *http.Request, j *storage.Job, o *storage.Orde
 // orderRetryAfter is the Retry-After of a processing order, in seconds:
 // 1 during the first minute of issuance, then the time until its job is
 // next due (1 s to an hour), so clients waiting on a days-long review
-// do not poll every second.
+// do not poll every second. An order held for manual review (its
+// profile's review words) gets the time until its job looks again at once:
+// RFC 8555 has no field to say why, so Retry-After is all the client sees.
 func (s *Server) orderRetryAfter(ctx context.Context, o *storage.Order) string {
 	j, err := s.store.GetJob(ctx, o.ID)
 	if err != nil {
 		return "1"
 	}
 	now := time.Now()
-	if now.Sub(j.CreatedAt) < time.Minute {
+	if now.Sub(j.CreatedAt) < time.Minute && !awaitingReview(o) {
 		return "1"
 	}
 	wait := min(max(j.Due.Sub(now), time.Second), maxOrderRetryAfter)

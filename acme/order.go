@@ -104,22 +104,28 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		return p
 	}
 	brand, _ := s.cfg.Router.Issuer(profile.Brand)
-	product := brand.Describe()
-	for _, id := range ids {
-		if id.Type == "ip" && !product.IP {
-			return rejectedIdentifier("profile %q does not issue certificates for IP addresses (%s)", profile.Name, id.Value)
+	// The profile's product: the brand's, narrowed by the profile's rules.
+	product := profile.Rules.Product(brand.Describe())
+	if v := profile.Rules.CheckIdentifiers(profile.Name, product, ids); v != nil {
+		p := rejectedIdentifier("%s", v.Detail)
+		if v.Name != "" {
+			p.Identifier = identifierOf(ids, v.Name)
 		}
-		if strings.HasPrefix(id.Value, "*.") && !product.Wildcard {
-			return rejectedIdentifier("profile %q does not issue wildcard certificates (%s)", profile.Name, id.Value)
-		}
-	}
-	if product.MaxNames > 0 && len(ids) > product.MaxNames {
-		return rejectedIdentifier("profile %q allows at most %d names, this order has %d", profile.Name, product.MaxNames, len(ids))
+		return p
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	notBefore, notAfter, p := parseValidity(in.NotBefore, in.NotAfter, now, product.MaxValidity)
+	notBefore, notAfter, p := parseValidity(in.NotBefore, in.NotAfter, now)
 	if p != nil {
 		return p
+	}
+	if !notAfter.IsZero() {
+		start := notBefore
+		if start.IsZero() {
+			start = now
+		}
+		if v := profile.Rules.CheckValidity(profile.Name, product, notAfter.Sub(start)); v != nil {
+			return malformed("%s", v.Detail)
+		}
 	}
 	reuseKey := orderReuseKey(req.account.ID, profile.Name, ids, notBefore, notAfter)
 	if in.Replaces == "" {
@@ -134,9 +140,13 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 			return nil
 		}
 	}
+	if p := s.checkQuota(r.Context(), profile, req.account.ID, ids); p != nil {
+		return p
+	}
 	if p := s.limitNewOrder(r.Context(), req.account, ids); p != nil {
 		return p
 	}
+	word, reviewName, needsReview := profile.Rules.ReviewWord(ids)
 
 	order := &storage.Order{
 		ID:          newID(12),
@@ -150,6 +160,7 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		Brand:       profile.Brand,
 		Replaces:    in.Replaces,
 		CreatedAt:   now,
+		NeedsReview: needsReview,
 	}
 	var authzs []*storage.Authorization
 	for _, id := range ids {
@@ -186,12 +197,28 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 	logWith(r, "order", order.ID)
 	s.metrics.orders.WithLabelValues(storage.StatusPending, order.Brand).Inc()
 	logFrom(r).Info("order created", "identifiers", len(ids), "profile", profile.Name, "brand", profile.Brand)
+	if needsReview {
+		logFrom(r).Warn("order held for manual review; issue it with \"acmegw review approve\"",
+			"profile", profile.Name, "name", reviewName, "review_word", word)
+	}
 	s.writeOrder(w, r, http.StatusCreated, order)
 	return nil
 }
 
-// parseValidity reads newOrder's optional notBefore/notAfter (RFC 3339).
-func parseValidity(nb, na string, now time.Time, max time.Duration) (time.Time, time.Time, *Problem) {
+// identifierOf is the identifier of ids with value name, for a problem's
+// "identifier" field.
+func identifierOf(ids []storage.Identifier, name string) *storage.Identifier {
+	for _, id := range ids {
+		if id.Value == name {
+			return &storage.Identifier{Type: id.Type, Value: id.Value}
+		}
+	}
+	return nil
+}
+
+// parseValidity reads newOrder's optional notBefore/notAfter (RFC 3339);
+// the profile's maximum lifetime is checked by its rules (CheckValidity).
+func parseValidity(nb, na string, now time.Time) (time.Time, time.Time, *Problem) {
 	var notBefore, notAfter time.Time
 	var err error
 	if nb != "" {
@@ -220,9 +247,6 @@ func parseValidity(nb, na string, now time.Time, max time.Duration) (time.Time, 
 	// The CA/Browser Forum allows backdating by at most 48 hours.
 	if !notBefore.IsZero() && notBefore.Before(now.Add(-48*time.Hour)) {
 		return notBefore, notAfter, malformed("notBefore %s is more than 48 hours in the past; certificates are not backdated further", nb)
-	}
-	if max > 0 && !notAfter.IsZero() && notAfter.Sub(start) > max {
-		return notBefore, notAfter, malformed("the requested validity of %s exceeds this profile's maximum of %s", notAfter.Sub(start), max)
 	}
 	return notBefore.UTC(), notAfter.UTC(), nil
 }

@@ -95,6 +95,10 @@ type Config struct {
 	JobLease time.Duration
 	// JobWorkers bounds the jobs RunJobs runs at once; zero means 4.
 	JobWorkers int
+	// ReviewPoll is how often the issuance job of an order held for manual
+	// review (its profile's review words) looks for the operator's
+	// decision; zero means 1 minute.
+	ReviewPoll time.Duration
 }
 
 // Server serves the ACME API.

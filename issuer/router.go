@@ -13,7 +13,8 @@ type Profile struct {
 	Description string
 	// Brand is the name of the Issuer that signs this profile's orders.
 	Brand string
-	// Validity is the certificate lifetime when the order does not ask for one.
+	// Validity is the certificate lifetime when the order does not ask for
+	// one; zero is the brand's default, or the rules' MaxValidity if set.
 	Validity time.Duration
 	// Deadline is how long a finalized order waits for its brand to issue
 	// (days for OV/EV reviews) before it becomes invalid; zero means
@@ -51,6 +52,10 @@ func NewRouter(defaultProfile string, profiles []Profile, brands map[string]Issu
 		}
 		if max := p.Rules.MaxValidity; max > 0 && p.Validity > max {
 			return nil, fmt.Errorf("profile %q: validity %s exceeds its rules' max_validity %s", p.Name, formatDays(p.Validity), formatDays(max))
+		}
+		if p.Validity == 0 {
+			// The brand's default lifetime might exceed the rules' maximum.
+			p.Validity = p.Rules.MaxValidity
 		}
 		r.profiles[p.Name] = p
 	}

@@ -186,6 +186,13 @@ func TestRouterChecksRules(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "exceeds its rules' max_validity 90d") {
 		t.Errorf("validity above max_validity: %v", err)
 	}
+	r, err := NewRouter("p", []Profile{{Name: "p", Brand: "b", Rules: Rules{MaxValidity: 90 * 24 * time.Hour}}}, brands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := r.Profile("p"); p.Validity != 90*24*time.Hour {
+		t.Errorf("validity of a profile with max_validity and no validity: %v, want 90 days", p.Validity)
+	}
 }
 
 func TestPublicMaxValidity(t *testing.T) {

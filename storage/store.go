@@ -90,6 +90,9 @@ type Order struct {
 	CSRKeyHash string    `json:"csrKeyHash,omitempty"`
 	Error      *Problem  `json:"error,omitempty"`
 	CreatedAt  time.Time `json:"createdAt"`
+	// NeedsReview holds the order's issuance until an operator approves it
+	// ("acmegw review"): a name of it has one of its profile's review words.
+	NeedsReview bool `json:"needsReview,omitempty"`
 	// Review is an operator's decision on an order its brand holds for
 	// manual review ("acmegw review"); nil while undecided.
 	Review  *Review `json:"review,omitempty"`
