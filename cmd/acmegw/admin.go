@@ -18,7 +18,7 @@ import (
 	"github.com/acmegw/acmegw/storage"
 )
 
-// The admin API lets the admin subcommands (eab, ...) change a running
+// The admin API lets the admin subcommands (eab, review) change a running
 // gateway's state without a restart. It is served on a Unix socket in the
 // data directory, so only users who may read the CA keys may use it; the
 // same handler also runs in-process over Redis when --redis is given, so
@@ -32,6 +32,7 @@ func adminHandler(store storage.Store) http.Handler {
 	mux.HandleFunc("POST /eab", eab.add)
 	mux.HandleFunc("GET /eab", eab.list)
 	mux.HandleFunc("POST /eab/{kid}/revoke", eab.revoke)
+	mux.HandleFunc("POST /review/{order}", reviewAdmin{store: store}.decide)
 	return mux
 }
 

@@ -64,6 +64,8 @@ type ProfileConfig struct {
 	// Deadline is how long a finalized order waits for its brand (e.g. 30d
 	// for OV/EV reviews) before it becomes invalid; default 24h.
 	Deadline Duration `yaml:"deadline"`
+	// Rules are the profile's product rules (see rules.go).
+	Rules RulesConfig `yaml:"rules"`
 }
 
 // BrandConfig is one backend CA: its type and the keys that type reads.

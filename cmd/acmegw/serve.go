@@ -183,7 +183,8 @@ func newRouter(cfg Config, ca *local.CA, store storage.Store) (*issuer.Router, e
 	profiles := make([]issuer.Profile, 0, len(names))
 	for _, name := range names {
 		p := cfg.Profiles[name]
-		profiles = append(profiles, issuer.Profile{Name: name, Description: p.Description, Brand: p.Brand, Validity: time.Duration(p.Validity), Deadline: time.Duration(p.Deadline)})
+		profiles = append(profiles, issuer.Profile{Name: name, Description: p.Description, Brand: p.Brand, Validity: time.Duration(p.Validity), Deadline: time.Duration(p.Deadline),
+			Rules: p.Rules.rules()})
 	}
 	return issuer.NewRouter(cfg.DefaultProfile, profiles, brands)
 }
