@@ -75,6 +75,9 @@ type BrandConfig struct {
 	ACMEBrandConfig `yaml:",inline"`
 	// ManualBrandConfig holds the keys of type "manual" (see review.go).
 	ManualBrandConfig `yaml:",inline"`
+	// CommercialBrandConfig holds the keys of types "tencent", "aliyun"
+	// and "digicert" (see brands.go).
+	CommercialBrandConfig `yaml:",inline"`
 }
 
 // Duration reads "90d", "160h", "30m" from YAML and the environment.

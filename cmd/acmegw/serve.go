@@ -50,8 +50,18 @@ func serve(args []string) error {
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)
 	}
-	router, err := newRouter(cfg, ca, store)
+	// The commercial brands' delegated DCV zones: built with the brands,
+	// served for the server's lifetime.
+	deps, err := newBrandDeps(cfg, log)
 	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	router, err := newRouter(cfg, ca, store, deps)
+	if err != nil {
+		return err
+	}
+	if err := deps.Start(ctx); err != nil {
 		return err
 	}
 	if err := applyEABConfig(ctx, store, cfg.EAB); err != nil {
@@ -160,14 +170,17 @@ func storeName(cfg Config) string {
 	return "redis"
 }
 
-func newRouter(cfg Config, ca *local.CA, store storage.Store) (*issuer.Router, error) {
+func newRouter(cfg Config, ca *local.CA, store storage.Store, deps *brandDeps) (*issuer.Router, error) {
 	brands := map[string]issuer.Issuer{}
 	for name, b := range cfg.Brands {
 		var brand issuer.Issuer
 		var err error
-		if b.Type == "manual" {
+		switch {
+		case b.Type == "manual":
 			brand, err = buildManualBrand(name, b, ca, store)
-		} else {
+		case isCommercial(b.Type):
+			brand, err = buildCommercialBrand(name, b, deps)
+		default:
 			brand, err = buildBrand(name, b, ca, cfg.DataDir)
 		}
 		if err != nil {
