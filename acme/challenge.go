@@ -16,6 +16,10 @@ import (
 // assumed that the instance validating it died, and it is validated again.
 const staleValidation = time.Minute
 
+// resultRetryBudget bounds how long a finished validation keeps trying to
+// record its result while the store fails; well under staleValidation.
+const resultRetryBudget = 30 * time.Second
+
 // challengeJSON is the challenge resource of RFC 8555 §7.1.5.
 type challengeJSON struct {
 	Type      string   `json:"type"`
@@ -98,12 +102,18 @@ func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, 
 	c.Status = storage.StatusProcessing
 	c.Started = time.Now().UTC()
 	c.Error = nil
-	if err := s.store.UpdateAuthorization(ctx, a); err != nil {
-		if errors.Is(err, storage.ErrConflict) {
-			return nil, nil
-		}
+	err := s.store.UpdateAuthorization(ctx, a)
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, nil
+	}
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, storeProblem("starting validation", err)
 	}
+	// Any other error leaves the outcome unknown: the write may have
+	// happened (its reply lost with the connection). The validation runs
+	// all the same, and finishValidation records its result only on a
+	// challenge that did become processing, which would otherwise wait a
+	// minute for resumeStaleValidation.
 	vc := validation.Challenge{
 		Type:             c.Type,
 		IdentifierType:   a.Identifier.Type,
@@ -131,6 +141,9 @@ func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, 
 		}
 		s.finishValidation(a.ID, challID, err, caaChecked)
 	}()
+	if err != nil {
+		return nil, storeProblem("starting validation", err)
+	}
 	return done, nil
 }
 
@@ -150,13 +163,30 @@ func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, done
 }
 
 // finishValidation records the result on the challenge and its authorization together.
+// A store that fails (an outage, a failover) is retried with backoff for up
+// to resultRetryBudget, so that a brief outage does not leave the challenge
+// processing until resumeStaleValidation redoes it a minute later. Shutdown
+// ends the retries; the stale-validation path covers that case.
 func (s *Server) finishValidation(authzID, challID string, verr error, caaChecked time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), resultRetryBudget)
 	defer cancel()
 	log := s.log.With("authz", authzID, "challenge", challID)
-	for attempt := 0; attempt < 5; attempt++ {
+	retryCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	defer context.AfterFunc(s.baseCtx, stop)()
+	wait := 100 * time.Millisecond
+	storeDown := func(err error) bool {
+		log.Warn("recording validation result; will retry", "err", err, "retry_in", wait)
+		ok := sleep(retryCtx, wait)
+		wait = min(wait*2, 2*time.Second)
+		return ok
+	}
+	for attempt := 0; attempt < 5; {
 		a, err := s.store.GetAuthorization(ctx, authzID)
 		if err != nil {
+			if !errors.Is(err, storage.ErrNotFound) && storeDown(err) {
+				continue
+			}
 			log.Error("recording validation result", "err", err)
 			return
 		}
@@ -196,9 +226,13 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 			return
 		}
 		if !errors.Is(err, storage.ErrConflict) {
+			if storeDown(err) {
+				continue
+			}
 			log.Error("recording validation result", "err", err)
 			return
 		}
+		attempt++
 	}
 }
 

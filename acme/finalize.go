@@ -88,8 +88,10 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 			return orderNotReady("order is already being finalized")
 		}
 		// The write may have happened after all (a timeout): the job stays,
-		// and when its lease ends a worker issues or ends it, whichever
-		// state the order is in.
+		// and its first step runs in the background as soon as the store
+		// answers again, issuing or ending the job, whichever state the
+		// order is in, rather than when its lease ends.
+		s.settleFinalize(job)
 		return storeProblem("finalizing order", err)
 	}
 	s.metrics.orders.WithLabelValues(storage.StatusProcessing, o.Brand).Inc()

@@ -12,6 +12,7 @@ package acme
 // twice never issues twice into the order.
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -165,6 +166,29 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// retryStore runs op until it succeeds, fails with one of the store's
+// verdicts (ErrConflict, ErrNotFound, ErrExists) or ctx ends, backing off
+// from 100 ms to 1 s between tries. A job step holds its lease for the
+// whole of ctx, so a brief store outage (a Redis restart or failover) only
+// delays the step instead of leaving the order processing until the lease
+// runs out. op must be safe to repeat after an error whose outcome is
+// unknown: reads, compare-and-swaps, and storeIssued.
+func retryStore(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) ||
+			errors.Is(err, storage.ErrExists) || ctx.Err() != nil {
+			return err
+		}
+		log.Warn(what+"; will retry", "err", err, "retry_in", wait)
+		if !sleep(ctx, wait) {
+			return err
+		}
+		wait = min(wait*2, time.Second)
+	}
+}
+
 // jitter spreads d by ±20% so that instances do not poll in step.
 func jitter(d time.Duration) time.Duration {
 	return d*8/10 + rand.N(d*4/10+1)
@@ -198,7 +222,11 @@ func (s *Server) runJob(ctx context.Context, j *storage.Job) {
 // to the new holder.
 func (s *Server) processJob(ctx context.Context, j *storage.Job) (brandName, result string) {
 	log := s.log.With("job", j.ID, "order", j.OrderID)
-	o, err := s.store.GetOrder(ctx, j.OrderID)
+	var o *storage.Order
+	err := retryStore(ctx, log, "issuance job: loading order", func() (err error) {
+		o, err = s.store.GetOrder(ctx, j.OrderID)
+		return err
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		s.completeJob(ctx, log, j)
 		return "", "done"
@@ -293,7 +321,14 @@ func (s *Server) processJob(ctx context.Context, j *storage.Job) (brandName, res
 	}
 
 	if len(res.Chain) > 0 {
-		serial, err := s.storeIssued(ctx, o, res)
+		// Storing is idempotent (the serial is the key), so a brief
+		// outage is waited out here, with the chain in hand, rather
+		// than left to the lease.
+		var serial string
+		err := retryStore(ctx, log, "issuance job: storing certificate", func() (err error) {
+			serial, err = s.storeIssued(ctx, o, res)
+			return err
+		})
 		if err != nil {
 			// The brand issued but the store failed: keep the job leased, so
 			// the next attempt (after the lease) finds the certificate if it
@@ -438,7 +473,9 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 		} else {
 			next.Status, next.CertSerial, next.Error = storage.StatusValid, serial, nil
 		}
-		err := s.store.UpdateOrder(ctx, &next)
+		err := retryStore(ctx, log, "issuance job: recording the outcome on the order", func() error {
+			return s.store.UpdateOrder(ctx, &next)
+		})
 		if err == nil {
 			moved = true
 			*o = next
@@ -455,7 +492,11 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 			log.Error("issuance job: recording the outcome on the order", "err", err)
 			return false
 		}
-		fresh, err := s.store.GetOrder(ctx, o.ID)
+		var fresh *storage.Order
+		err = retryStore(ctx, log, "issuance job: reloading order", func() (err error) {
+			fresh, err = s.store.GetOrder(ctx, o.ID)
+			return err
+		})
 		if err != nil {
 			log.Error("issuance job: reloading order", "err", err)
 			return false
@@ -529,6 +570,10 @@ func (s *Server) enqueueFinalize(ctx context.Context, o *storage.Order, csr *x50
 		if errors.Is(err, storage.ErrExists) {
 			return nil, orderNotReady("order is already being finalized")
 		}
+		// The job may have been stored all the same (its reply lost with
+		// the connection); it would then refuse the client's retry until
+		// its lease ends.
+		s.dropUnsureJob(j)
 		return nil, storeProblem("queueing issuance", err)
 	}
 	return j, nil
@@ -557,6 +602,53 @@ func (s *Server) runFinalizeJob(r *http.Request, j *storage.Job, o *storage.Orde
 		return fresh
 	}
 	return o
+}
+
+// settleFinalize runs, in the background, the first step of a job whose
+// finalize request could not tell whether it moved the order to processing.
+// The step's store reads are retried (retryStore) until the store answers
+// or the job's lease, counted from its enqueueing, is nearly spent; then it
+// issues if the order is processing and ends the job if not. Without this a
+// retried finalize would be refused ("already being finalized") and a moved
+// order would stay processing until RunJobs took the job after its lease.
+func (s *Server) settleFinalize(j *storage.Job) {
+	if !s.track() {
+		return
+	}
+	go func() {
+		defer s.jobs.wg.Done()
+		ctx, cancel := context.WithDeadline(s.baseCtx, j.CreatedAt.Add(s.cfg.JobLease*9/10))
+		defer cancel()
+		s.runJob(ctx, j)
+	}()
+}
+
+// dropUnsureJob removes, once the store answers again, the job j if its
+// enqueueing failed with an unknown outcome yet did store it. The order was
+// never moved (finalize gave up before that), so the job has nothing to do;
+// it is recognised by its creation time and CSR, so that a job a retried
+// finalize has enqueued since is left alone.
+func (s *Server) dropUnsureJob(j *storage.Job) {
+	if !s.track() {
+		return
+	}
+	go func() {
+		defer s.jobs.wg.Done()
+		ctx, cancel := context.WithDeadline(s.baseCtx, j.CreatedAt.Add(s.cfg.JobLease*9/10))
+		defer cancel()
+		log := s.log.With("job", j.ID, "order", j.OrderID)
+		var stored *storage.Job
+		err := retryStore(ctx, log, "checking an issuance job whose enqueueing failed", func() (err error) {
+			stored, err = s.store.GetJob(ctx, j.ID)
+			return err
+		})
+		if err != nil || stored.Version != 1 || !stored.CreatedAt.Equal(j.CreatedAt) || !bytes.Equal(stored.CSR, j.CSR) {
+			return // not stored, or not this one
+		}
+		if err := s.store.CompleteJob(ctx, stored); err == nil {
+			log.Info("dropped the issuance job of a finalize whose enqueueing seemed to fail")
+		}
+	}()
 }
 
 // orderRetryAfter is the Retry-After of a processing order, in seconds:
