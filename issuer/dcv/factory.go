@@ -44,7 +44,10 @@ const (
 // So the dns-provider method comes in two generic forms that reach every
 // DNS operator: RFC 2136 dynamic updates signed with TSIG (BIND, Knot,
 // PowerDNS, Windows DNS, and gateways in front of cloud DNS), and Exec, an
-// operator's script that calls whatever API their DNS operator has.
+// operator's script that calls whatever API their DNS operator has; plus
+// own API clients for the most common operators (Cloudflare, Tencent Cloud
+// DNSPod, Alibaba Cloud DNS; provider_*.go), which write the brand's record
+// verbatim.
 const (
 	ProviderRFC2136 = "rfc2136"
 	ProviderExec    = "exec"
@@ -59,11 +62,15 @@ type Service interface {
 
 // Config is what New needs; only the part for the chosen method is read.
 type Config struct {
-	// Provider picks the dns-provider implementation: "rfc2136" or "exec".
-	Provider  string
-	Delegated DelegatedConfig
-	RFC2136   RFC2136Config
-	Exec      ExecConfig
+	// Provider picks the dns-provider implementation: "rfc2136", "exec",
+	// "cloudflare", "tencentcloud" or "alidns".
+	Provider     string
+	Delegated    DelegatedConfig
+	RFC2136      RFC2136Config
+	Exec         ExecConfig
+	Cloudflare   CloudflareConfig
+	TencentCloud TencentCloudConfig
+	AliDNS       AliDNSConfig
 }
 
 // New returns the Publisher for method: "prevalidated", "delegated",
@@ -86,8 +93,8 @@ func New(method string, cfg Config) (Publisher, error) {
 		}
 		return z, nil
 	case MethodDNSProvider:
-		if cfg.Provider != ProviderRFC2136 && cfg.Provider != ProviderExec {
-			return nil, fmt.Errorf("dcv: method %s: provider %q is not %s or %s", method, cfg.Provider, ProviderRFC2136, ProviderExec)
+		if !isProvider(cfg.Provider) {
+			return nil, fmt.Errorf("dcv: method %s: provider %q is not one of %s", method, cfg.Provider, providerNames())
 		}
 		return New(cfg.Provider, cfg)
 	case ProviderRFC2136:
@@ -102,6 +109,24 @@ func New(method string, cfg Config) (Publisher, error) {
 			return nil, err
 		}
 		return p, nil
+	case ProviderCloudflare:
+		p, err := NewCloudflare(cfg.Cloudflare)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case ProviderTencentCloud:
+		p, err := NewTencentCloud(cfg.TencentCloud)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
+	case ProviderAliDNS:
+		p, err := NewAliDNS(cfg.AliDNS)
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	case "":
 		return nil, fmt.Errorf("dcv: no method given (%s)", strings.Join(methods, ", "))
 	default:
@@ -109,7 +134,8 @@ func New(method string, cfg Config) (Publisher, error) {
 	}
 }
 
-var methods = []string{MethodPrevalidated, MethodDelegated, MethodDNSProvider, ProviderRFC2136, ProviderExec}
+var methods = []string{MethodPrevalidated, MethodDelegated, MethodDNSProvider, ProviderRFC2136, ProviderExec,
+	ProviderCloudflare, ProviderTencentCloud, ProviderAliDNS}
 
 // configKeys lists the keys ParseConfig accepts per method.
 var configKeys = map[string][]string{
@@ -117,6 +143,10 @@ var configKeys = map[string][]string{
 	MethodDelegated:    {"zone", "listen", "ns", "glue", "ttl", "record_lifetime", "check_delegation", "resolver", "labels"},
 	ProviderRFC2136:    {"nameserver", "zone", "tsig_key", "tsig_secret", "tsig_secret_env", "tsig_algorithm", "ttl", "timeout", "tcp"},
 	ProviderExec:       {"command", "timeout"},
+	// The secrets are read from the environment variables these name.
+	ProviderCloudflare:   {"api_token_env", "zone", "zone_id", "base_url", "ttl"},
+	ProviderTencentCloud: {"secret_id_env", "secret_key_env", "domain", "endpoint", "ttl"},
+	ProviderAliDNS:       {"access_key_id_env", "access_key_secret_env", "domain", "endpoint", "ttl"},
 }
 
 // ParseConfig reads the string settings of a configuration file section
@@ -129,7 +159,13 @@ var configKeys = map[string][]string{
 //	            (the name of the variable holding it), tsig_algorithm,
 //	            ttl, timeout, tcp (bool)
 //	exec:       command, timeout
-//	dns-provider: provider ("rfc2136" or "exec") plus that provider's keys
+//	cloudflare: api_token_env, zone or zone_id (default: found from the
+//	            record name), base_url, ttl (60s)
+//	tencentcloud: secret_id_env, secret_key_env, domain (the DNSPod
+//	            zone; a list for several), endpoint, ttl (600s)
+//	alidns:     access_key_id_env, access_key_secret_env, domain (the
+//	            zone; a list for several), endpoint, ttl (600s)
+//	dns-provider: provider (one of the above) plus that provider's keys
 //
 // Lists are separated by commas or spaces; durations are Go durations
 // ("90s") or whole seconds. An unknown key is an error, so a typo does not
@@ -142,8 +178,8 @@ func ParseConfig(method string, kv map[string]string) (Config, error) {
 	if method == MethodDNSProvider {
 		cfg.Provider = kv["provider"]
 		m = cfg.Provider
-		if m != ProviderRFC2136 && m != ProviderExec {
-			return cfg, fmt.Errorf("dcv: method %s: provider %q is not %s or %s", method, m, ProviderRFC2136, ProviderExec)
+		if !isProvider(m) {
+			return cfg, fmt.Errorf("dcv: method %s: provider %q is not one of %s", method, m, providerNames())
 		}
 	}
 	allowed, ok := configKeys[m]
@@ -202,6 +238,30 @@ func ParseConfig(method string, kv map[string]string) (Config, error) {
 	case ProviderExec:
 		cfg.Exec.Command = kv["command"]
 		cfg.Exec.Timeout = p.duration("timeout")
+	case ProviderCloudflare:
+		cfg.Cloudflare = CloudflareConfig{
+			APIToken: p.secretFromEnv("api_token_env", true),
+			Zone:     kv["zone"],
+			ZoneID:   kv["zone_id"],
+			BaseURL:  kv["base_url"],
+			TTL:      p.duration("ttl"),
+		}
+	case ProviderTencentCloud:
+		cfg.TencentCloud = TencentCloudConfig{
+			SecretID:  p.secretFromEnv("secret_id_env", true),
+			SecretKey: p.secretFromEnv("secret_key_env", true),
+			Domains:   list(kv["domain"]),
+			Endpoint:  kv["endpoint"],
+			TTL:       p.duration("ttl"),
+		}
+	case ProviderAliDNS:
+		cfg.AliDNS = AliDNSConfig{
+			AccessKeyID:     p.secretFromEnv("access_key_id_env", true),
+			AccessKeySecret: p.secretFromEnv("access_key_secret_env", true),
+			Domains:         list(kv["domain"]),
+			Endpoint:        kv["endpoint"],
+			TTL:             p.duration("ttl"),
+		}
 	}
 	return cfg, p.err
 }

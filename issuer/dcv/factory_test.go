@@ -99,7 +99,9 @@ func TestParseConfig(t *testing.T) {
 		{"delegated", map[string]string{"glue": "ns1.z.example"}, "setting glue"},
 		{"rfc2136", map[string]string{"tsig_secret": "x", "tsig_secret_env": "TEST_TSIG_SECRET"}, "not both"},
 		{"rfc2136", map[string]string{"tsig_secret_env": "TEST_UNSET_VARIABLE"}, "TEST_UNSET_VARIABLE is empty or unset"},
-		{"dns-provider", map[string]string{"provider": "cloudflare"}, `provider "cloudflare"`},
+		{"dns-provider", map[string]string{"provider": "route53"}, `provider "route53"`},
+		{"dns-provider", map[string]string{"provider": "cloudflare"}, "setting api_token_env"},
+		{"cloudflare", map[string]string{"api_token_env": "TEST_UNSET_VARIABLE"}, "TEST_UNSET_VARIABLE is empty or unset"},
 		{"exec", map[string]string{"provider": "exec"}, `unknown setting "provider"`},
 		{"acme-dns", nil, "unknown method"},
 	} {
