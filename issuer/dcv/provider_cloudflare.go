@@ -175,10 +175,10 @@ func (c *Cloudflare) zoneID(ctx context.Context, name string) (string, error) {
 		}
 		candidates = []string{c.cfg.Zone}
 	} else {
-		// The parents of the record name, most specific first; a zone
+		// The record name and its parents, most specific first; a zone
 		// is never a single label (a TLD) for a DCV record.
 		labels := strings.Split(name, ".")
-		for i := 1; i < len(labels)-1; i++ {
+		for i := 0; i < len(labels)-1; i++ {
 			candidates = append(candidates, strings.Join(labels[i:], "."))
 		}
 	}
