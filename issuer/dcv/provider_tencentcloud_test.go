@@ -113,8 +113,8 @@ func newDNSPodFake(t *testing.T, z *fakeZone) *httptest.Server {
 		}
 		var in struct {
 			Domain, SubDomain, Subdomain, RecordType, RecordLine, Value string
-			TTL, RecordId                                                *uint64
-			Offset, Limit                                                *int
+			TTL, RecordId                                               *uint64
+			Offset, Limit                                               *int
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
