@@ -68,9 +68,11 @@ func NewTencentCloud(cfg TencentCloudConfig) (*TencentCloud, error) {
 	if cfg.TTL <= 0 {
 		cfg.TTL = 600 * time.Second
 	}
+	domains := make([]string, len(cfg.Domains))
 	for i, d := range cfg.Domains {
-		cfg.Domains[i] = canonical(d)
+		domains[i] = canonical(d)
 	}
+	cfg.Domains = domains
 	u.Path = "/"
 	return &TencentCloud{cfg: cfg, endpoint: u.String(), host: u.Host, now: time.Now}, nil
 }
