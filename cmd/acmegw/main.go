@@ -16,6 +16,7 @@ Usage:
   acmegw bench --directory URL --dns-listen ADDR [flags]   load-test an ACME server; "acmegw bench -h"
   acmegw eab add|list|revoke [--data-dir DIR | --redis URL] ...
                            manage External Account Binding keys without a restart
+  acmegw preload --redis URL --orders N [--accounts M]   fill a Redis store with orders (growth benchmarks)
   acmegw review approve|reject ORDER-ID [--reason TEXT] [--redis URL]
                            decide an order held for manual review (brand type manual, review: true)
   acmegw help              this text
@@ -37,6 +38,8 @@ func main() {
 		err = eabCommand(args)
 	case "bench":
 		err = benchCommand(args)
+	case "preload":
+		err = preloadCommand(args)
 	case "review":
 		err = reviewCommand(args)
 	case "help":
