@@ -366,7 +366,7 @@ func (d *brandDeps) Close() error {
 // publisher returns the dcv.Publisher of a brand's dcv section.
 func (d *brandDeps) publisher(name string, c *DCVConfig) (dcv.Publisher, error) {
 	if c == nil || c.Method == "" {
-		return nil, fmt.Errorf("brand %q: dcv.method is required: prevalidated, delegated, rfc2136 or exec "+
+		return nil, fmt.Errorf("brand %q: dcv.method is required: prevalidated, delegated, rfc2136, exec, or dns-provider with provider cloudflare, tencentcloud or alidns "+
 			"(how the gateway satisfies the brand's own domain validation)", name)
 	}
 	if c.Method == dcv.MethodDelegated {
