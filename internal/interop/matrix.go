@@ -229,7 +229,10 @@ func (m *Matrix) Markdown(rep Report) string {
 		rep.Command, rep.Generated.UTC().Format("2006-01-02 15:04 MST"), rep.Machine, rep.Runtime.Round(time.Second))
 
 	p("Each cell reads `acmegw / Pebble`: ✓ pass, ✗ fail, – unsupported by the client (reasons below), with the\n")
-	p("seconds the cell took (the flow's issuances, revocations and the checks on the server's side).\n\n")
+	p("seconds the cell took (the flow's issuances, revocations and the checks on the server's side). Clients run\n")
+	p("in parallel on one machine, so the seconds include waiting for the CPU; and Pebble validates in the\n")
+	p("background, so its clients also sit out their polling intervals, where acmegw answers a validation that\n")
+	p("finishes quickly in the challenge response itself.\n\n")
 
 	p("| flow |")
 	for _, c := range rep.Clients {
