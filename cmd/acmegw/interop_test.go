@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/acmegw/acmegw/internal/interop"
 	"github.com/acmegw/acmegw/internal/testpebble"
+	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/validation/validationtest"
 )
 
@@ -34,6 +36,7 @@ import (
 //	ACMEGW_INTEROP_CLIENTS   comma-separated clients to run (default: all; no report then)
 //	ACMEGW_INTEROP_FLOWS     comma-separated flows to run (default: all; no report then)
 //	ACMEGW_INTEROP_PARALLEL  lanes (client × server) running at once (default 8)
+//	ACMEGW_INTEROP_STORE     "redis" runs the acmegw lanes on a throw-away redis-server (default memory)
 
 // interopFixes are the server-side bugs the matrix found, fixed in acme/,
 // each with a regression test; docs/INTEROP.md lists them.
@@ -102,11 +105,14 @@ func TestInterop(t *testing.T) {
 				sem <- struct{}{}
 				defer func() { <-sem }()
 				t.Run(d.Name+"/"+kind, func(t *testing.T) {
-					httpPort, tlsPort := freePort(t), freePort(t)
+					httpPort, tlsPort := interop.SolverPort(t), interop.SolverPort(t)
 					var s *interop.Server
-					if kind == interop.ServerAcmegw {
+					switch {
+					case kind == interop.ServerAcmegw && os.Getenv("ACMEGW_INTEROP_STORE") == "redis":
+						s = interopGateway(t, dns, httpPort, tlsPort, false, testredis.Start(t))
+					case kind == interop.ServerAcmegw:
 						s = interopGateway(t, dns, httpPort, tlsPort, false)
-					} else {
+					default:
 						s = interop.StartPebble(t, interop.PebbleOptions{DNS: dns, HTTPPort: httpPort, TLSPort: tlsPort})
 					}
 					interop.RunLane(t, &m, d, s, flows)
@@ -141,10 +147,11 @@ func TestInterop(t *testing.T) {
 		Command:   "./scripts/interop",
 		Generated: time.Now(),
 		Runtime:   elapsed,
-		Machine:   fmt.Sprintf("%s/%s, %d CPUs, %s, %d lanes at once", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), parallel),
-		Clients:   names,
-		Servers:   servers,
-		Fixes:     interopFixes,
+		Machine: fmt.Sprintf("%s/%s, %d CPUs, %s, %d lanes at once, acmegw on the %s store", runtime.GOOS, runtime.GOARCH,
+			runtime.NumCPU(), runtime.Version(), parallel, cmp.Or(os.Getenv("ACMEGW_INTEROP_STORE"), "memory")),
+		Clients: names,
+		Servers: servers,
+		Fixes:   interopFixes,
 	})
 	if err := os.WriteFile(out, []byte(report), 0o644); err != nil {
 		t.Fatal(err)
@@ -183,7 +190,7 @@ func interopSelection(t *testing.T, drivers []*interop.Driver) ([]*interop.Drive
 // interopGateway starts acmegw for the matrix: memory store, an alternate
 // chain, validation on the lane's ports through dns; with eab, External
 // Account Binding is required and one key is configured.
-func interopGateway(t testing.TB, dns *validationtest.DNSServer, httpPort, tlsPort int, eab bool) *interop.Server {
+func interopGateway(t testing.TB, dns *validationtest.DNSServer, httpPort, tlsPort int, eab bool, redisURL ...string) *interop.Server {
 	t.Helper()
 	cfg := "ca: {alternate_chain: true}\n"
 	var key *interop.EABKey
@@ -197,8 +204,12 @@ func interopGateway(t testing.TB, dns *validationtest.DNSServer, httpPort, tlsPo
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gw := startGateway(t, gatewayOptions{DNS: dns, Args: []string{"--config", cfgPath,
-		"--http01-port", strconv.Itoa(httpPort), "--tlsalpn01-port", strconv.Itoa(tlsPort)}})
+	opts := gatewayOptions{DNS: dns, Args: []string{"--config", cfgPath,
+		"--http01-port", strconv.Itoa(httpPort), "--tlsalpn01-port", strconv.Itoa(tlsPort)}}
+	if len(redisURL) > 0 {
+		opts.RedisURL = redisURL[0]
+	}
+	gw := startGateway(t, opts)
 	s := &interop.Server{
 		Kind:      interop.ServerAcmegw,
 		DirURL:    gw.DirURL,
@@ -219,7 +230,9 @@ func interopGateway(t testing.TB, dns *validationtest.DNSServer, httpPort, tlsPo
 			return false, nil
 		},
 	}
-	s.WithEAB = func(tb testing.TB) *interop.Server { return interopGateway(tb, dns, httpPort, tlsPort, true) }
+	s.WithEAB = func(tb testing.TB) *interop.Server {
+		return interopGateway(tb, dns, httpPort, tlsPort, true, redisURL...)
+	}
 	return s
 }
 

@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,24 @@ func TestParseKey(t *testing.T) {
 	pub, _ := json.Marshal(jose.JSONWebKey{Key: rk.Public()})
 	if _, err := parseKey(pub); err == nil {
 		t.Error("a public JWK parsed as a private key")
+	}
+}
+
+func TestSolverPort(t *testing.T) {
+	seen := map[int]bool{}
+	for range 20 {
+		p := SolverPort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+		if p < 1024 || p > 65535 {
+			t.Fatalf("port %d", p)
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("port %d is not free: %v", p, err)
+		}
+		l.Close()
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -309,4 +310,62 @@ func mkdir(c *Cell, parts ...string) string {
 	dir := filepath.Join(append([]string{c.TempDir()}, parts...)...)
 	c.Must(os.MkdirAll(dir, 0o755), "mkdir "+dir)
 	return dir
+}
+
+// SolverPort picks a free 127.0.0.1 port for a lane's solvers (where the
+// server connects for http-01 or tls-alpn-01) outside the kernel's
+// ephemeral range. Solvers bind their port only while a challenge is up;
+// an ephemeral port could meanwhile be taken by one of the thousands of
+// outgoing loopback connections the matrix makes (and stay taken in
+// TIME_WAIT for a minute), and the next bind would fail.
+func SolverPort(tb testing.TB) int {
+	tb.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const base = 10000
+	if low <= base+1000 {
+		// An unusual range: fall back to any free port.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	solverPorts.mu.Lock()
+	defer solverPorts.mu.Unlock()
+	for range 1000 {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(low-base)))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := base + int(n.Int64())
+		if solverPorts.taken[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		if solverPorts.taken == nil {
+			solverPorts.taken = map[int]bool{}
+		}
+		solverPorts.taken[port] = true
+		return port
+	}
+	tb.Fatalf("no free port in %d-%d", base, low-1)
+	return 0
+}
+
+// solverPorts are the ports SolverPort handed out in this process.
+var solverPorts struct {
+	mu    sync.Mutex
+	taken map[int]bool
 }
