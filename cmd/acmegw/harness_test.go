@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -217,15 +218,36 @@ func (gw *gateway) HTTPClient(t testing.TB) *http.Client {
 // BaseURL is the directory URL without "/directory".
 func (gw *gateway) BaseURL() string { return strings.TrimSuffix(gw.DirURL, "/directory") }
 
+// freePort hands out a loopback port that is free now and was not handed
+// out before in this process. It picks below Linux's ephemeral range
+// (32768-60999), because a port from ":0" is closed before the client's
+// solver binds it, and the many outgoing connections of parallel tests take
+// their source ports from that range: one could take it in between.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		p := 20000 + mathrand.IntN(12000)
+		if portsGiven[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		portsGiven[p] = true
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 type lockedBuffer struct {
 	mu sync.Mutex
