@@ -37,6 +37,9 @@ import (
 //	ACMEGW_INTEROP_FLOWS     comma-separated flows to run (default: all; no report then)
 //	ACMEGW_INTEROP_PARALLEL  lanes (client × server) running at once (default 8)
 //	ACMEGW_INTEROP_STORE     "redis" runs the acmegw lanes on a throw-away redis-server (default memory)
+//	ACMEGW_INTEROP_SLOW      a duration ("2s"): acmegw's default profile goes to a manual brand that
+//	                         issues that long after finalize, so every client polls a processing order
+//	                         (default: the built-in CA, which signs within the finalize request)
 
 // interopFixes are the server-side bugs the matrix found, fixed in acme/,
 // each with a regression test; docs/INTEROP.md lists them.
@@ -139,6 +142,10 @@ func TestInterop(t *testing.T) {
 		t.Logf("ACMEGW_INTEROP_OUT ignored: the report is written only from a run of the whole matrix")
 		return
 	}
+	brand := "its built-in CA"
+	if slow := os.Getenv("ACMEGW_INTEROP_SLOW"); slow != "" {
+		brand = "a brand that issues " + slow + " after finalize"
+	}
 	var names []string
 	for _, d := range drivers {
 		names = append(names, d.Name)
@@ -147,8 +154,8 @@ func TestInterop(t *testing.T) {
 		Command:   "./scripts/interop",
 		Generated: time.Now(),
 		Runtime:   elapsed,
-		Machine: fmt.Sprintf("%s/%s, %d CPUs, %s, %d lanes at once, acmegw on the %s store", runtime.GOOS, runtime.GOARCH,
-			runtime.NumCPU(), runtime.Version(), parallel, cmp.Or(os.Getenv("ACMEGW_INTEROP_STORE"), "memory")),
+		Machine: fmt.Sprintf("%s/%s, %d CPUs, %s, %d lanes at once, acmegw on the %s store with %s", runtime.GOOS, runtime.GOARCH,
+			runtime.NumCPU(), runtime.Version(), parallel, cmp.Or(os.Getenv("ACMEGW_INTEROP_STORE"), "memory"), brand),
 		Clients: names,
 		Servers: servers,
 		Fixes:   interopFixes,
@@ -193,6 +200,10 @@ func interopSelection(t *testing.T, drivers []*interop.Driver) ([]*interop.Drive
 func interopGateway(t testing.TB, dns *validationtest.DNSServer, httpPort, tlsPort int, eab bool, redisURL ...string) *interop.Server {
 	t.Helper()
 	cfg := "ca: {alternate_chain: true}\n"
+	if slow := os.Getenv("ACMEGW_INTEROP_SLOW"); slow != "" {
+		cfg += fmt.Sprintf("default_profile: default\nprofiles:\n  default: {brand: slow, description: \"issues %s after finalize\"}\n"+
+			"brands:\n  slow: {type: manual, issue_after: %s}\n", slow, slow)
+	}
 	var key *interop.EABKey
 	if eab {
 		mac := make([]byte, 32)

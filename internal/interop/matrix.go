@@ -207,6 +207,7 @@ type Report struct {
 	Clients   []string      // column order
 	Servers   []string      // e.g. {"acmegw", "pebble"}
 	Fixes     []string      // server-side fixes the matrix led to (Markdown list items)
+	Preface   string        // a paragraph after the header (how to run variants)
 }
 
 // Markdown renders the matrix as docs/INTEROP.md.
@@ -228,6 +229,9 @@ func (m *Matrix) Markdown(rep Report) string {
 	p("Regenerate with `%s`. Last run: %s, %s, matrix wall time %s.\n\n",
 		rep.Command, rep.Generated.UTC().Format("2006-01-02 15:04 MST"), rep.Machine, rep.Runtime.Round(time.Second))
 
+	if rep.Preface != "" {
+		p("%s\n\n", strings.TrimSpace(rep.Preface))
+	}
 	p("Each cell reads `acmegw / Pebble`: ✓ pass, ✗ fail, – unsupported by the client (reasons below), with the\n")
 	p("seconds the cell took (the flow's issuances, revocations and the checks on the server's side). Clients run\n")
 	p("in parallel on one machine, so the seconds include waiting for the CPU; and Pebble validates in the\n")
