@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -115,7 +116,9 @@ func (c *Cell) Note(format string, args ...any) {
 	c.logf("note: %s", msg)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.notes = append(c.notes, msg)
+	if !slices.Contains(c.notes, msg) {
+		c.notes = append(c.notes, msg)
+	}
 }
 
 func (c *Cell) runCleanups() {

@@ -102,6 +102,7 @@ func TestCell(t *testing.T) {
 
 	r = RunCell(t, time.Minute, "c", FlowHTTP01, &Server{Kind: ServerPebble}, func(c *Cell) {
 		c.Note("noted")
+		c.Note("noted")
 		c.Unsupportedf("cannot: %s", "reason")
 	})
 	if r.Status != Unsupported || r.Detail != "cannot: reason" || len(r.Notes) != 1 || r.Server != ServerPebble {
