@@ -221,7 +221,7 @@ func xIssue(c *Cell, s *Server, cl *xacme.Client, chal string, names ...string) 
 		c.Logf("CreateOrderCert: %v; polling the order URL as cert-manager's next reconcile does", err)
 		c.Note("the finalize response carried no order Location while the order was still processing, so " +
 			"x/crypto's CreateOrderCert, which polls that Location, failed; the driver then did what cert-manager's " +
-			"next reconcile does (poll the order URL it stored, fetch the certificate). CLIENTS.md asks acmegw for the Location")
+			"next reconcile does (poll the order URL it stored, fetch the certificate). acmegw answers finalize with the order's Location")
 		if s.Kind == ServerAcmegw {
 			c.Errorf("finalize: %v (acmegw must answer finalize with the order's Location)", err)
 		}
