@@ -75,6 +75,7 @@ func TestViolationsAndReport(t *testing.T) {
 		"| acmegw | git abc |",
 		"| a | 1.0 |",
 		"- fixed a thing",
+		"- a dns-01: boom \\| pipe",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

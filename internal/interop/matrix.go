@@ -354,8 +354,20 @@ func (m *Matrix) Markdown(rep Report) string {
 	}
 
 	p("\n## Server-side fixes found by the matrix\n\n")
+	violations := m.Violations()
+	if len(violations) > 0 {
+		p("**Open: flows that pass on Pebble and fail on acmegw in this run:**\n\n")
+		for _, v := range violations {
+			p("- %s %s: %s\n", v.Client, v.Flow, oneLine(v.Detail))
+		}
+		p("\n")
+	}
 	if len(rep.Fixes) == 0 {
-		p("None.\n")
+		if len(violations) == 0 {
+			p("None were needed: no flow passes on Pebble and fails on acmegw.\n")
+		} else {
+			p("None yet.\n")
+		}
 	}
 	for _, f := range rep.Fixes {
 		p("- %s\n", f)
