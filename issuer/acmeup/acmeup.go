@@ -28,7 +28,6 @@ import (
 
 	"github.com/go-acme/lego/v4/challenge"
 	"github.com/go-acme/lego/v4/challenge/dns01"
-	"github.com/go-acme/lego/v4/providers/dns"
 
 	"github.com/acmegw/acmegw/issuer"
 )
@@ -154,7 +153,7 @@ func New(name string, cfg Config) (*Brand, error) {
 	case cfg.Solver != nil:
 		b.provider = cfg.Solver
 	case cfg.DNSProvider != "":
-		p, err := dns.NewDNSChallengeProviderByName(cfg.DNSProvider)
+		p, err := newDNSProvider(cfg.DNSProvider)
 		if err != nil {
 			return nil, fmt.Errorf("acmeup %s: dns provider %q: %w", name, cfg.DNSProvider, err)
 		}
