@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -75,12 +76,12 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *re
 		if p := s.limitValidation(r.Context(), a); p != nil {
 			return p
 		}
-		started, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint, s.accountURL(r, req.account.ID))
+		run, p := s.startValidation(r.Context(), a, c.ID, req.account.Thumbprint, s.accountURL(r, req.account.ID))
 		if p != nil {
 			return p
 		}
-		if started != nil {
-			a = s.awaitValidation(r, a, started)
+		if run != nil {
+			a = s.awaitValidation(r, a, run)
 			c = findChallenge(a, vars["id"])
 		}
 	}
@@ -94,10 +95,18 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *re
 	return nil
 }
 
+// validationRun is a validation started by this instance. done is closed
+// when it has finished; authz is then the authorization as finishValidation
+// stored it, or nil if it stored nothing (the request re-reads it then).
+type validationRun struct {
+	done  chan struct{}
+	authz *storage.Authorization
+}
+
 // startValidation marks the challenge processing (compare-and-swap, so only
 // one instance validates it) and launches the validation. It returns the
-// channel closed when the validation is done, or nil if another request won.
-func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, challID, thumbprint, accountURI string) (<-chan struct{}, *Problem) {
+// run, or nil if another request won.
+func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, challID, thumbprint, accountURI string) (*validationRun, *Problem) {
 	c := findChallenge(a, challID)
 	c.Status = storage.StatusProcessing
 	c.Started = time.Now().UTC()
@@ -122,11 +131,18 @@ func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, 
 		KeyAuthorization: c.Token + "." + thumbprint,
 	}
 	var caaChecked time.Time
-	done := make(chan struct{})
+	run := &validationRun{done: make(chan struct{})}
+	// The goroutine records its result starting from this copy, whose
+	// version is the one just stored, so it need not read the
+	// authorization again; a conflict makes it re-read.
+	var processing *storage.Authorization
+	if err == nil {
+		processing = cloneAuthz(a)
+	}
 	s.validations.Add(1)
 	go func() {
 		defer s.validations.Done()
-		defer close(done)
+		defer close(run.done)
 		err := s.cfg.Validator.Validate(s.baseCtx, vc)
 		if err == nil && vc.IdentifierType == "dns" {
 			// CAA is checked once control is proven, as RFC 8659 wants it
@@ -139,20 +155,32 @@ func (s *Server) startValidation(ctx context.Context, a *storage.Authorization, 
 				caaChecked = time.Now().UTC()
 			}
 		}
-		s.finishValidation(a.ID, challID, err, caaChecked)
+		run.authz = s.finishValidation(a.ID, challID, processing, err, caaChecked)
 	}()
 	if err != nil {
 		return nil, storeProblem("starting validation", err)
 	}
-	return done, nil
+	return run, nil
+}
+
+// cloneAuthz copies an authorization deeply enough that the copy's status
+// and challenges can change without touching the original.
+func cloneAuthz(a *storage.Authorization) *storage.Authorization {
+	c := *a
+	c.Challenges = slices.Clone(a.Challenges)
+	c.CAAIdentities = slices.Clone(a.CAAIdentities)
+	return &c
 }
 
 // awaitValidation waits a little for a validation and returns the fresh authorization.
-func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, done <-chan struct{}) *storage.Authorization {
+func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, run *validationRun) *storage.Authorization {
 	t := time.NewTimer(s.cfg.ValidationWait)
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-run.done:
+		if run.authz != nil {
+			return run.authz
+		}
 	case <-t.C:
 	case <-r.Context().Done():
 	}
@@ -167,7 +195,11 @@ func (s *Server) awaitValidation(r *http.Request, a *storage.Authorization, done
 // to resultRetryBudget, so that a brief outage does not leave the challenge
 // processing until resumeStaleValidation redoes it a minute later. Shutdown
 // ends the retries; the stale-validation path covers that case.
-func (s *Server) finishValidation(authzID, challID string, verr error, caaChecked time.Time) {
+//
+// cur, when not nil, is the authorization as the processing mark stored it:
+// the first attempt starts from it instead of reading it back. It returns
+// the authorization as stored with the result, or nil if it stored none.
+func (s *Server) finishValidation(authzID, challID string, cur *storage.Authorization, verr error, caaChecked time.Time) *storage.Authorization {
 	ctx, cancel := context.WithTimeout(context.Background(), resultRetryBudget)
 	defer cancel()
 	log := s.log.With("authz", authzID, "challenge", challID)
@@ -182,17 +214,21 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 		return ok
 	}
 	for attempt := 0; attempt < 5; {
-		a, err := s.store.GetAuthorization(ctx, authzID)
+		a, err := cur, error(nil)
+		cur = nil
+		if a == nil {
+			a, err = s.store.GetAuthorization(ctx, authzID)
+		}
 		if err != nil {
 			if !errors.Is(err, storage.ErrNotFound) && storeDown(err) {
 				continue
 			}
 			log.Error("recording validation result", "err", err)
-			return
+			return nil
 		}
 		c := findChallenge(a, challID)
 		if c == nil || c.Status != storage.StatusProcessing {
-			return
+			return nil
 		}
 		now := time.Now().UTC()
 		// Another challenge of this authorization may have finished first
@@ -223,17 +259,18 @@ func (s *Server) finishValidation(authzID, challID string, verr error, caaChecke
 			}
 			s.metrics.validations.WithLabelValues(c.Type, c.Status).Inc()
 			log.Info("validation finished", "type", c.Type, "identifier", a.Identifier.Value, "status", c.Status)
-			return
+			return a
 		}
 		if !errors.Is(err, storage.ErrConflict) {
 			if storeDown(err) {
 				continue
 			}
 			log.Error("recording validation result", "err", err)
-			return
+			return nil
 		}
 		attempt++
 	}
+	return nil
 }
 
 func validationProblem(err error) *storage.Problem {

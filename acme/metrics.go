@@ -33,7 +33,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"endpoint"}),
 		orders: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "acmegw_orders_total", Help: "Orders reaching a state, by state and brand.",
+			Name: "acmegw_orders_total", Help: "Orders reaching a stored state (pending, processing, valid, invalid; ready is derived on read), by state and brand.",
 		}, []string{"state", "brand"}),
 		validations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "acmegw_validations_total", Help: "Challenge validations by type and result.",

@@ -281,14 +281,20 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, req *reques
 // authorizations, and any unfinished order past its expiry to invalid. The
 // order's status is derived here, on read, so that a validation never has to
 // find and update the orders that use its authorization.
+//
+// Ready is not written back: it follows from the authorizations, which are
+// read every time anyway (a deactivated one must stop a ready order), and
+// finalize's compare-and-swap from the stored version to processing is what
+// settles a race. Storing it would cost a write on every issuance. Invalid
+// is final and carries its error, so it is stored.
 func (s *Server) refreshOrder(ctx context.Context, o *storage.Order) (*storage.Order, *Problem) {
 	for attempt := 0; attempt < 5; attempt++ {
 		next, changed, err := s.nextOrderState(ctx, o)
 		if err != nil {
 			return nil, storeProblem("loading authorizations", err)
 		}
-		if !changed {
-			return o, nil
+		if !changed || next.Status == storage.StatusReady {
+			return next, nil
 		}
 		err = s.store.UpdateOrder(ctx, next)
 		if err == nil {
