@@ -159,21 +159,21 @@ func (s *Server) Close() {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rid := newID(8)
-	rec := &requestLog{logger: s.log.With("request_id", rid), metrics: s.metrics}
+	rec := &requestLog{base: s.log, attrs: []any{"request_id", rid}, metrics: s.metrics}
 	r = r.WithContext(context.WithValue(r.Context(), logKey{}, rec))
 	w.Header().Set("X-Request-Id", rid)
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if v := recover(); v != nil {
-			rec.logger.Error("panic", "panic", v)
+			rec.get().Error("panic", "panic", v)
 			if !sw.wrote {
 				writeProblem(sw, r, serverInternal("internal error (request %s)", rid))
 			}
 		}
 		elapsed := time.Since(start)
 		s.metrics.observeRequest(rec.endpoint, r.Method, sw.status, elapsed)
-		rec.logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		rec.get().Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"duration_ms", float64(elapsed.Microseconds())/1000)
 	}()
 	if r.Method == http.MethodPost {
@@ -253,22 +253,35 @@ type logKey struct{}
 
 // requestLog carries a request's logger, enriched with the account and order as they become known.
 type requestLog struct {
-	logger   *slog.Logger
-	endpoint string // the matched route template, for metrics
+	base     *slog.Logger
+	attrs    []any        // request id, account, order... as key-value pairs
+	logger   *slog.Logger // base.With(attrs...), built on first use
+	endpoint string       // the matched route template, for metrics
 	metrics  *metrics
 }
 
 func logFrom(r *http.Request) *slog.Logger {
 	if rl, ok := r.Context().Value(logKey{}).(*requestLog); ok {
-		return rl.logger
+		return rl.get()
 	}
 	return slog.Default()
 }
 
 func logWith(r *http.Request, args ...any) {
 	if rl, ok := r.Context().Value(logKey{}).(*requestLog); ok {
-		rl.logger = rl.logger.With(args...)
+		rl.attrs = append(rl.attrs, args...)
+		rl.logger = nil
 	}
+}
+
+// get returns the request's logger with every attribute added so far. It is
+// built only when something is logged: slog's With formats its attributes
+// at once, which every request would otherwise pay for each one it adds.
+func (rl *requestLog) get() *slog.Logger {
+	if rl.logger == nil {
+		rl.logger = rl.base.With(rl.attrs...)
+	}
+	return rl.logger
 }
 
 type statusWriter struct {
