@@ -229,6 +229,36 @@ type RateDecision struct {
 	RetryAfter time.Duration
 }
 
+// RateSpend is one item of a SpendRateLimits batch: Cost events of Limit
+// under Key (a cost of 0 only checks).
+type RateSpend struct {
+	Key   string
+	Limit RateLimit
+	Cost  int
+	// BestEffort items count events that happened anyway (a certificate
+	// already issued): they are spent if they fit, whatever the other
+	// items' decisions, and their own refusal refunds nothing. Boulder's
+	// spend-only transactions work the same way.
+	BestEffort bool
+}
+
+// RateBatchRefused returns the index of the refused item of a
+// SpendRateLimits batch that the caller should report (BestEffort items
+// aside): the one whose RetryAfter is longest, the first of equals. It
+// returns -1 when the batch was allowed.
+func RateBatchRefused(spends []RateSpend, decisions []RateDecision) int {
+	worst := -1
+	for i, d := range decisions {
+		if d.Allowed || spends[i].BestEffort {
+			continue
+		}
+		if worst < 0 || d.RetryAfter > decisions[worst].RetryAfter {
+			worst = i
+		}
+	}
+	return worst
+}
+
 // NameSetKey names the set of an account's certificates that carry exactly
 // the given names (dNSNames and IP addresses; order, case and duplicates do
 // not matter): the account id and the SHA-256 of the sorted names. Stores
@@ -286,6 +316,16 @@ type Store interface {
 	// one does. Cost must not exceed the burst. A key idle for its window
 	// takes no space.
 	SpendRateLimit(ctx context.Context, key string, limit RateLimit, cost int) (RateDecision, error)
+	// SpendRateLimits is SpendRateLimit for a batch of keys in one round
+	// trip, all or nothing: if any item other than a BestEffort one is
+	// refused, none of those items stays spent (a store that spends them
+	// one by one refunds them, moving their TAT back by cost intervals but
+	// never before now; other callers may see the spends meanwhile).
+	// BestEffort items are decided after the others and stay spent if they
+	// fit. It returns every item's decision, in order: Allowed reports
+	// whether that item's events fit, Remaining how many fit after the call,
+	// refunds included. An invalid item is an error and spends nothing.
+	SpendRateLimits(ctx context.Context, spends []RateSpend) ([]RateDecision, error)
 
 	// AddNonce records a nonce that may be redeemed once before ttl passes.
 	AddNonce(ctx context.Context, nonce string, ttl time.Duration) error

@@ -35,15 +35,88 @@ func (s *Store) SpendRateLimit(ctx context.Context, key string, limit storage.Ra
 		rl.tats = make(map[string]int64)
 	}
 	rl.expireLocked(now, 2)
-	old, known := rl.tats[key]
-	tat, d := gcra(limit, old, now, cost)
+	tat, d := gcra(limit, rl.tats[key], now, cost)
 	if d.Allowed && cost > 0 {
-		rl.tats[key] = tat
-		if !known {
-			heap.Push(&rl.sched, tatEntry{key: key, tat: tat})
-		}
+		rl.storeLocked(key, tat)
 	}
 	return d, nil
+}
+
+// SpendRateLimits decides the whole batch under the lock, so it is truly
+// all or nothing: the items other than BestEffort ones are decided in order
+// against the stored TATs and each other's, and stored only if all are
+// allowed; then each BestEffort item is decided and stored if it fits. See
+// storage.Store.
+func (s *Store) SpendRateLimits(ctx context.Context, spends []storage.RateSpend) ([]storage.RateDecision, error) {
+	for _, sp := range spends {
+		if err := storage.CheckSpend(sp.Key, sp.Limit, sp.Cost); err != nil {
+			return nil, fmt.Errorf("memory: spend rate limit %q: %w", sp.Key, err)
+		}
+	}
+	out := make([]storage.RateDecision, len(spends))
+	now := time.Now().UnixNano()
+	rl := &s.rl
+	rl.mu.Lock()
+	defer rl.mu.Unlock()
+	if rl.tats == nil {
+		rl.tats = make(map[string]int64)
+	}
+	rl.expireLocked(now, 2)
+
+	// The batch's TATs so far, stored only once the batch is decided.
+	pending := make(map[string]int64, len(spends))
+	tatOf := func(key string) int64 {
+		if tat, ok := pending[key]; ok {
+			return tat
+		}
+		return rl.tats[key]
+	}
+	allowed := true
+	for i, sp := range spends {
+		if sp.BestEffort {
+			continue
+		}
+		tat, d := gcra(sp.Limit, tatOf(sp.Key), now, sp.Cost)
+		out[i] = d
+		if !d.Allowed {
+			allowed = false
+		} else if sp.Cost > 0 {
+			pending[sp.Key] = tat
+		}
+	}
+	if allowed {
+		for key, tat := range pending {
+			rl.storeLocked(key, tat)
+		}
+	} else {
+		// Nothing was spent: what remains is what the stored TATs leave.
+		for i, sp := range spends {
+			if !sp.BestEffort && out[i].Allowed {
+				_, d := gcra(sp.Limit, rl.tats[sp.Key], now, 0)
+				out[i].Remaining = d.Remaining
+			}
+		}
+	}
+	for i, sp := range spends {
+		if !sp.BestEffort {
+			continue
+		}
+		tat, d := gcra(sp.Limit, rl.tats[sp.Key], now, sp.Cost)
+		out[i] = d
+		if d.Allowed && sp.Cost > 0 {
+			rl.storeLocked(sp.Key, tat)
+		}
+	}
+	return out, nil
+}
+
+// storeLocked sets key's TAT, scheduling its expiry if the key is new. The
+// caller holds mu.
+func (rl *rateLimits) storeLocked(key string, tat int64) {
+	if _, known := rl.tats[key]; !known {
+		heap.Push(&rl.sched, tatEntry{key: key, tat: tat})
+	}
+	rl.tats[key] = tat
 }
 
 // gcra decides on cost events at now for a key whose stored TAT is tat

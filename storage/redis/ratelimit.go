@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,6 +44,27 @@ end
 return {1, math.floor((now - tat + window) / interval), 0}
 `)
 
+// refundScript gives back cost events gcraScript spent on KEYS[1] (same
+// ARGV): it moves the TAT back by cost intervals, never before now (a TAT
+// at or before now is as good as none, so the key is then deleted). Spends
+// made meanwhile by others stay spent. It returns how many events fit now.
+var refundScript = goredis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2]) * interval
+local tat = (tonumber(redis.call('GET', KEYS[1]) or '0') or 0) - tonumber(ARGV[3]) * interval
+if tat <= now then
+  redis.call('DEL', KEYS[1])
+  tat = now
+else
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
+end
+if tat > now + window then tat = now + window end
+return math.floor((now - tat + window) / interval)
+`)
+
 // SpendRateLimit checks the GCRA limit of key and, if cost events fit,
 // spends them, in one script run (one round trip); a cost of 0 only
 // reports. The key is hash-tagged on its own, so Cluster is fine.
@@ -50,13 +72,133 @@ func (s *Store) SpendRateLimit(ctx context.Context, key string, limit storage.Ra
 	if err := storage.CheckSpend(key, limit, cost); err != nil {
 		return storage.RateDecision{}, fmt.Errorf("redis: spend rate limit %q: %w", key, err)
 	}
-	interval := max(limit.Interval().Microseconds(), 1)
-	res, err := gcraScript.Run(ctx, s.c, []string{rateKey(key)}, interval, limit.MaxBurst(), cost).Int64Slice()
+	d, err := gcraDecision(gcraScript.Run(ctx, s.c, []string{rateKey(key)}, gcraArgs(limit, cost)...))
 	if err != nil {
 		return storage.RateDecision{}, fmt.Errorf("redis: spend rate limit %q: %w", key, err)
 	}
+	return d, nil
+}
+
+// SpendRateLimits runs gcraScript once per item, all in one pipeline (one
+// round trip): the keys live in different slots, so no single script may
+// touch them all on a Cluster. If an item other than a BestEffort one is
+// refused, a second pipeline runs refundScript for the items the first one
+// spent. BestEffort items go last in the pipeline, as the memory store
+// decides them last. See storage.Store.
+func (s *Store) SpendRateLimits(ctx context.Context, spends []storage.RateSpend) ([]storage.RateDecision, error) {
+	for _, sp := range spends {
+		if err := storage.CheckSpend(sp.Key, sp.Limit, sp.Cost); err != nil {
+			return nil, fmt.Errorf("redis: spend rate limit %q: %w", sp.Key, err)
+		}
+	}
+	if len(spends) == 0 {
+		return nil, nil
+	}
+	order := make([]int, 0, len(spends))
+	for pass := range 2 {
+		for i, sp := range spends {
+			if sp.BestEffort == (pass == 1) {
+				order = append(order, i)
+			}
+		}
+	}
+	out := make([]storage.RateDecision, len(spends))
+	decided := make([]bool, len(spends))
+	var errs []error
+	for j, cmd := range s.evalEach(ctx, gcraScript, len(order), func(j int) (string, []any) {
+		sp := spends[order[j]]
+		return rateKey(sp.Key), gcraArgs(sp.Limit, sp.Cost)
+	}) {
+		i := order[j]
+		d, err := gcraDecision(cmd)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redis: spend rate limit %q: %w", spends[i].Key, err))
+			continue
+		}
+		out[i], decided[i] = d, true
+	}
+	if len(errs) == 0 && storage.RateBatchRefused(spends, out) < 0 {
+		return out, nil
+	}
+
+	// Refused, or some items failed (their fate unknown): give back what was
+	// spent, even if the caller has given up meanwhile.
+	var refunds []int
+	for i, sp := range spends {
+		if decided[i] && out[i].Allowed && sp.Cost > 0 && !sp.BestEffort {
+			refunds = append(refunds, i)
+		}
+	}
+	rctx := context.WithoutCancel(ctx)
+	for j, cmd := range s.evalEach(rctx, refundScript, len(refunds), func(j int) (string, []any) {
+		sp := spends[refunds[j]]
+		return rateKey(sp.Key), gcraArgs(sp.Limit, sp.Cost)
+	}) {
+		i := refunds[j]
+		n, err := cmd.Int64()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("redis: refund rate limit %q: %w", spends[i].Key, err))
+			continue
+		}
+		out[i].Remaining = int(n)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// evalEach runs script on n single keys, item(j) giving the j-th key and
+// arguments, in one pipeline of EVALSHA. A pipeline cannot fall back on EVAL
+// by itself, so the items that found the script missing (NOSCRIPT: a
+// restarted or flushed Redis; they did not run) are sent again with EVAL, in
+// a second round trip. It returns the commands in item order.
+func (s *Store) evalEach(ctx context.Context, script *goredis.Script, n int, item func(j int) (string, []any)) []*goredis.Cmd {
+	if n == 0 {
+		return nil
+	}
+	cmds := make([]*goredis.Cmd, n)
+	// The pipeline's own error is that of its first failed command, which
+	// the commands report one by one.
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for j := range n {
+			key, args := item(j)
+			cmds[j] = script.EvalSha(ctx, p, []string{key}, args...)
+		}
+		return nil
+	})
+	var missing []int
+	for j, cmd := range cmds {
+		if goredis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			missing = append(missing, j)
+		}
+	}
+	if len(missing) == 0 {
+		return cmds
+	}
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for _, j := range missing {
+			key, args := item(j)
+			cmds[j] = script.Eval(ctx, p, []string{key}, args...)
+		}
+		return nil
+	})
+	return cmds
+}
+
+// gcraArgs are gcraScript's (and refundScript's) ARGV for cost events of l.
+func gcraArgs(l storage.RateLimit, cost int) []any {
+	return []any{max(l.Interval().Microseconds(), 1), l.MaxBurst(), cost}
+}
+
+// gcraDecision reads gcraScript's answer.
+func gcraDecision(cmd *goredis.Cmd) (storage.RateDecision, error) {
+	res, err := cmd.Int64Slice()
+	if err != nil {
+		return storage.RateDecision{}, err
+	}
 	if len(res) != 3 {
-		return storage.RateDecision{}, fmt.Errorf("redis: spend rate limit %q: unexpected script result %v", key, res)
+		return storage.RateDecision{}, fmt.Errorf("unexpected script result %v", res)
 	}
 	return storage.RateDecision{
 		Allowed:    res[0] == 1,

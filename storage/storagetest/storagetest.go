@@ -59,6 +59,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RateLimitChange", testRateLimitChange},
 		{"RateLimitKeys", testRateLimitKeys},
 		{"RateLimitConcurrent", testRateLimitConcurrent},
+		{"RateLimitBatch", testRateLimitBatch},
+		{"RateLimitBatchConcurrent", testRateLimitBatchConcurrent},
 		{"EABKey", testEABKey},
 		{"OrderKey", testOrderKey},
 		{"JobEnqueue", testJobEnqueue},
