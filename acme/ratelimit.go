@@ -152,7 +152,8 @@ func (s *Server) limitCheck(name, subject, what string, overrideIDs ...string) (
 }
 
 // spend asks the store for cost events of c (0: only check) and turns a
-// refusal into a rateLimited problem and a store failure into a 503.
+// refusal into a rateLimited problem and a store failure into a 503. A
+// request with more than one limit uses a limitBatch instead.
 func (s *Server) spend(ctx context.Context, c limitCheck, cost int) *Problem {
 	d, err := s.store.SpendRateLimit(ctx, c.key, c.limit, cost)
 	if err != nil {
@@ -162,6 +163,51 @@ func (s *Server) spend(ctx context.Context, c limitCheck, cost int) *Problem {
 		return nil
 	}
 	return rateLimited(c, d.RetryAfter, time.Now())
+}
+
+// limitBatch collects the limits one request checks and spends, so that
+// they cost one SpendRateLimits call (one round trip) between them rather
+// than one each, and spend all or nothing.
+type limitBatch struct {
+	checks []limitCheck
+	spends []storage.RateSpend
+}
+
+// add puts cost events of c (0: only check) in the batch.
+func (b *limitBatch) add(c limitCheck, cost int) {
+	b.checks = append(b.checks, c)
+	b.spends = append(b.spends, storage.RateSpend{Key: c.key, Limit: c.limit, Cost: cost})
+}
+
+// spendBatch spends the batch, all or nothing. A refusal becomes the
+// rateLimited problem of the refused limit with the longest wait (so its
+// Retry-After is when the whole request may pass), a store failure a 503.
+func (s *Server) spendBatch(ctx context.Context, b *limitBatch) *Problem {
+	switch len(b.spends) {
+	case 0:
+		return nil
+	case 1:
+		return s.spend(ctx, b.checks[0], b.spends[0].Cost)
+	}
+	ds, err := s.store.SpendRateLimits(ctx, b.spends)
+	if err != nil {
+		return storeProblem("checking rate limits "+b.names(), err)
+	}
+	if i := storage.RateBatchRefused(b.spends, ds); i >= 0 {
+		return rateLimited(b.checks[i], ds[i].RetryAfter, time.Now())
+	}
+	return nil
+}
+
+// names lists the batch's distinct limit names, for messages.
+func (b *limitBatch) names() string {
+	var names []string
+	for _, c := range b.checks {
+		if !slices.Contains(names, c.name) {
+			names = append(names, c.name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 // rateLimited is a 429 naming the limit, its value and when to retry, with
@@ -231,8 +277,8 @@ func addrSubject(a netip.Addr) string {
 
 // limitNewOrder checks the account's new orders and the registered domains'
 // certificates before a new order is stored; renewals are exempt from both.
-// The domain limits are only checked here (finalize spends them), and the
-// order limit is spent last, so a refused order spends nothing.
+// The domain limits are only checked here (the issuance job spends them).
+// One batch does it all, so a refused order spends nothing.
 func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids []storage.Identifier) *Problem {
 	orders, ordersOn := s.limitCheck(LimitNewOrdersPerAccount, acct.ID, "too many new orders for this account", acct.ID, eabSubject(acct))
 	domains, domainsOn := s.domainChecks(acct.ID, ids)
@@ -246,21 +292,21 @@ func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids [
 	if renewal {
 		return nil
 	}
+	var b limitBatch
 	for _, c := range domains {
-		if p := s.spend(ctx, c, 0); p != nil {
-			return p
-		}
+		b.add(c, 0)
 	}
 	if ordersOn {
-		return s.spend(ctx, orders, 1)
+		b.add(orders, 1)
 	}
-	return nil
+	return s.spendBatch(ctx, &b)
 }
 
-// limitFinalize runs before a ready order is finalized: it checks the
-// certificate limits of the order's registered domains (unless it is a
-// renewal), then spends one of the order's finalize attempts. It returns
-// the domain checks to spend with spendIssued once the certificate exists.
+// limitFinalize runs before a ready order is finalized: in one batch it
+// checks the certificate limits of the order's registered domains (unless
+// it is a renewal) and spends one of the order's finalize attempts, which a
+// refused domain leaves unspent. It returns the domain checks to spend with
+// spendIssued once the certificate exists.
 func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCheck, *Problem) {
 	domains, domainsOn := s.domainChecks(o.AccountID, o.Identifiers)
 	if domainsOn {
@@ -271,32 +317,42 @@ func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCh
 		if renewal {
 			domains = nil
 		}
-		for _, c := range domains {
-			if p := s.spend(ctx, c, 0); p != nil {
-				return nil, p
-			}
-		}
+	}
+	var b limitBatch
+	for _, c := range domains {
+		b.add(c, 0)
 	}
 	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, "too many finalize requests for this order", o.AccountID); on {
-		if p := s.spend(ctx, c, 1); p != nil {
-			return nil, p
-		}
+		b.add(c, 1)
+	}
+	if p := s.spendBatch(ctx, &b); p != nil {
+		return nil, p
 	}
 	return domains, nil
 }
 
-// spendIssued spends the certificate limits limitFinalize checked, once
-// the order's certificate was issued or accepted by its brand. The
-// certificate exists either way, so a failure or refusal (another order
-// used up the limit meanwhile) is only logged.
+// spendIssued spends the certificate limits limitFinalize checked (and the
+// profile's quotas), once the order's certificate was issued or accepted by
+// its brand, in one batch. The certificate exists either way, so each limit
+// is spent if it fits whatever the others do (BestEffort), and a failure or
+// refusal (another order used up the limit meanwhile) is only logged.
 func (s *Server) spendIssued(ctx context.Context, o *storage.Order, domains []limitCheck) {
-	if o.Status != storage.StatusValid && o.Status != storage.StatusProcessing {
+	if o.Status != storage.StatusValid && o.Status != storage.StatusProcessing || len(domains) == 0 {
 		return
 	}
-	for _, c := range domains {
-		d, err := s.store.SpendRateLimit(ctx, c.key, c.limit, 1)
-		if err != nil || !d.Allowed {
-			s.log.Warn("rate limit not spent for an issued certificate", "limit", c.name, "key", c.key, "order", o.ID, "err", err)
+	spends := make([]storage.RateSpend, len(domains))
+	for i, c := range domains {
+		spends[i] = storage.RateSpend{Key: c.key, Limit: c.limit, Cost: 1, BestEffort: true}
+	}
+	ds, err := s.store.SpendRateLimits(ctx, spends)
+	if err != nil {
+		s.log.Warn("rate limits not spent for an issued certificate", "limits", (&limitBatch{checks: domains}).names(), "order", o.ID, "err", err)
+		return
+	}
+	for i, d := range ds {
+		if !d.Allowed {
+			c := domains[i]
+			s.log.Warn("rate limit not spent for an issued certificate", "limit", c.name, "key", c.key, "order", o.ID, "reason", "used up meanwhile")
 		}
 	}
 }

@@ -146,6 +146,8 @@ func TestRateLimitRenewalExempt(t *testing.T) {
 
 		// Other names: this account's single order is spent.
 		rlWant429(t, a.rlNewOrder(t, "www.elsewhere.example"), "newOrdersPerAccount", "1 per 1h0m0s", time.Hour)
+		// Both limits refuse: the answer names the one that frees up last.
+		rlWant429(t, a.rlNewOrder(t, "other.renew.example"), "certificatesPerRegisteredDomain", "1 per 24h0m0s", 24*time.Hour)
 
 		// Another account, same registered domain: the domain's single
 		// certificate is spent, and it is refused before any order exists.
@@ -388,6 +390,10 @@ type rlFailingStore struct{ storage.Store }
 
 func (rlFailingStore) SpendRateLimit(context.Context, string, storage.RateLimit, int) (storage.RateDecision, error) {
 	return storage.RateDecision{}, errors.New("connection refused")
+}
+
+func (rlFailingStore) SpendRateLimits(context.Context, []storage.RateSpend) ([]storage.RateDecision, error) {
+	return nil, errors.New("connection refused")
 }
 
 func TestRateLimitStoreDown(t *testing.T) {
