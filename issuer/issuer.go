@@ -12,7 +12,10 @@ import (
 
 // Request asks a brand to sign a CSR whose names were already validated by the gateway.
 type Request struct {
-	OrderID   string
+	OrderID string
+	// CSR's signature has been checked by the caller (the gateway's
+	// finalize does, before it queues the issuance), so a brand need not
+	// verify it again; the local CA does not.
 	CSR       *x509.CertificateRequest
 	DNSNames  []string  // the order's dns identifiers, as sent
 	IPs       []string  // the order's ip identifiers, as sent
