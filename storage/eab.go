@@ -45,4 +45,7 @@ type OrderIndex interface {
 	SetOrderKey(ctx context.Context, key, orderID string, ttl time.Duration) error
 	// GetOrderKey returns the order id at key, or ErrNotFound.
 	GetOrderKey(ctx context.Context, key string) (string, error)
+	// SwapOrderKey points key at orderID until ttl passes, but only if it
+	// points at old now (atomically): it reports whether it did.
+	SwapOrderKey(ctx context.Context, key, old, orderID string, ttl time.Duration) (bool, error)
 }

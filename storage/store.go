@@ -153,7 +153,10 @@ type Certificate struct {
 	// window (an operator pulling renewals earlier during an incident).
 	RenewalStart time.Time `json:"renewalStart,omitzero"`
 	RenewalEnd   time.Time `json:"renewalEnd,omitzero"`
-	Version      int64     `json:"version"`
+	// OrderReuseKey is the OrderIndex key its order was found under, so
+	// that the download ends the order's reuse without loading the order.
+	OrderReuseKey string `json:"orderReuseKey,omitempty"`
+	Version       int64  `json:"version"`
 }
 
 // RateLimit allows Count events per Period, enforced with GCRA (the generic
@@ -345,6 +348,13 @@ type Store interface {
 	UpdateJob(ctx context.Context, j *Job) error
 	// CompleteJob removes a job whose version is still j.Version; ErrConflict otherwise.
 	CompleteJob(ctx context.Context, j *Job) error
+	// FinishJob records a job's outcome in one round trip where the store
+	// allows: UpdateOrder(o), then CompleteJob(j). The two are not atomic
+	// (a cluster keeps them in different slots) and both are tried whatever
+	// the other's outcome: orderErr is UpdateOrder's, jobErr CompleteJob's.
+	// So the job may be gone while the order did not move; the caller
+	// enqueues it again then.
+	FinishJob(ctx context.Context, o *Order, j *Job) (orderErr, jobErr error)
 	// JobStats counts the queue without scanning it.
 	JobStats(ctx context.Context) (JobStats, error)
 

@@ -111,3 +111,18 @@ func (s *Store) GetOrderKey(ctx context.Context, key string) (string, error) {
 	}
 	return e.orderID, nil
 }
+
+// SwapOrderKey points key at orderID until ttl passes if it points at old now.
+func (s *Store) SwapOrderKey(ctx context.Context, key, old, orderID string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("memory: swap order key: ttl %v is not positive", ttl)
+	}
+	s.eab.mu.Lock()
+	defer s.eab.mu.Unlock()
+	e, ok := s.eab.orderKeys[key]
+	if !ok || time.Now().After(e.expires) || e.orderID != old {
+		return false, nil
+	}
+	s.eab.orderKeys[key] = orderKey{orderID: orderID, expires: time.Now().Add(ttl)}
+	return true, nil
+}

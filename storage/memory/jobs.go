@@ -199,3 +199,13 @@ func (s *Store) JobStats(ctx context.Context) (storage.JobStats, error) {
 	}
 	return st, nil
 }
+
+// FinishJob is UpdateOrder of o, then CompleteJob of j, each reported on
+// its own as the contract says (the job is completed even when the order
+// update fails, as in a store that pipelines the two).
+func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (orderErr, jobErr error) {
+	if o == nil || j == nil {
+		return errors.New("memory: finish job: nil order"), errors.New("memory: finish job: nil job")
+	}
+	return s.UpdateOrder(ctx, o), s.CompleteJob(ctx, j)
+}

@@ -94,3 +94,24 @@ func (s *Store) GetOrderKey(ctx context.Context, key string) (string, error) {
 	}
 	return id, nil
 }
+
+// swapOrderKeyScript sets KEYS[1] to ARGV[2] with expiry ARGV[3] (ms) if it
+// holds ARGV[1] now; returns 1 if it did.
+var swapOrderKeyScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// SwapOrderKey points key at orderID until ttl passes if it points at old
+// now: one script run.
+func (s *Store) SwapOrderKey(ctx context.Context, key, old, orderID string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		return false, fmt.Errorf("redis: swap order key: ttl %v is not positive", ttl)
+	}
+	n, err := swapOrderKeyScript.Run(ctx, s.c, []string{orderIndexKey(key)}, old, orderID, max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
+		return false, fmt.Errorf("redis: swap order key: %w", err)
+	}
+	return n == 1, nil
+}

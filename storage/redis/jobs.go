@@ -231,3 +231,49 @@ func (s *Store) JobStats(ctx context.Context) (storage.JobStats, error) {
 	}
 	return st, nil
 }
+
+// FinishJob is UpdateOrder of o and CompleteJob of j in one pipelined round
+// trip: the order and the job queue are in different slots, so the two are
+// not atomic, and each outcome is reported on its own. Both scripts are
+// sent by hash; one the server has not cached (a restarted Redis) did not
+// run, and is sent again on its own.
+func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (orderErr, jobErr error) {
+	if o == nil || j == nil {
+		return errors.New("redis: finish job: nil order"), errors.New("redis: finish job: nil job")
+	}
+	orderWhat := "order " + strconv.Quote(o.ID)
+	jobWhat := "job " + strconv.Quote(j.ID)
+	oc := *o
+	oc.Version = o.Version + 1
+	ob, err := json.Marshal(&oc)
+	if err != nil {
+		err = fmt.Errorf("redis: encode %s: %w", orderWhat, err)
+		return err, fmt.Errorf("redis: complete %s: not tried: %w", jobWhat, err)
+	}
+	k := s.jobKeys()
+	orderKeys, orderArgs := []string{orderKey(o.ID)}, []any{o.Version, ob}
+	jobKeys, jobArgs := []string{k.prefix + j.ID, k.due, k.created}, []any{j.Version, j.ID}
+	var cas, done *goredis.Cmd
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		cas = casScript.EvalSha(ctx, p, orderKeys, orderArgs...)
+		done = completeJobScript.EvalSha(ctx, p, jobKeys, jobArgs...)
+		return nil
+	})
+	if goredis.HasErrorPrefix(cas.Err(), "NOSCRIPT") {
+		cas = casScript.Run(ctx, s.c, orderKeys, orderArgs...)
+	}
+	if goredis.HasErrorPrefix(done.Err(), "NOSCRIPT") {
+		done = completeJobScript.Run(ctx, s.c, jobKeys, jobArgs...)
+	}
+	if res, err := cas.Int(); err != nil {
+		orderErr = fmt.Errorf("redis: update %s: %w", orderWhat, err)
+	} else if orderErr = casResult(res, orderWhat, o.Version); orderErr == nil {
+		o.Version = oc.Version
+	}
+	if res, err := done.Int(); err != nil {
+		jobErr = fmt.Errorf("redis: complete %s: %w", jobWhat, err)
+	} else {
+		jobErr = casResult(res, jobWhat, j.Version)
+	}
+	return orderErr, jobErr
+}

@@ -575,12 +575,17 @@ func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) e
 		return fmt.Errorf("redis: encode %s: %w", what, err)
 	}
 	var created *goredis.BoolCmd
+	var indexed *goredis.Cmd
+	setKeys, setArgs := []string{certSetKey(storage.NameSetKey(c.AccountID, c.Names))}, []any{c.NotAfter.UnixMilli(), c.Serial}
 	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		created = p.SetNX(ctx, certKey(c.Serial), b, 0)
-		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
-		certSetScript.Eval(ctx, p, []string{certSetKey(storage.NameSetKey(c.AccountID, c.Names))}, c.NotAfter.UnixMilli(), c.Serial)
+		indexed = certSetScript.EvalSha(ctx, p, setKeys, setArgs...)
 		return nil
 	})
+	if goredis.HasErrorPrefix(indexed.Err(), "NOSCRIPT") {
+		// Not cached by the server (a restart): it did not run; send it whole.
+		certSetScript.Run(ctx, s.c, setKeys, setArgs...)
+	}
 	ok, err := created.Result()
 	if err != nil {
 		return fmt.Errorf("redis: create %s: %w", what, err)

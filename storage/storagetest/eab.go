@@ -77,11 +77,34 @@ func testOrderKey(t *testing.T, s storage.Store) {
 	if id, err := s.GetOrderKey(ctx, key); err != nil || id != "order-2" {
 		t.Fatalf("GetOrderKey = %q, %v; want the latest, order-2", id, err)
 	}
+	// SwapOrderKey changes the entry only while it holds old.
+	if ok, err := s.SwapOrderKey(ctx, key, "order-1", "", time.Hour); err != nil || ok {
+		t.Fatalf("SwapOrderKey from a stale id = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.SwapOrderKey(ctx, key+"unset", "order-2", "", time.Hour); err != nil || ok {
+		t.Fatalf("SwapOrderKey of an unset key = %v, %v; want false", ok, err)
+	}
+	if _, err := s.GetOrderKey(ctx, key+"unset"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unset key after a refused swap: %v, want ErrNotFound", err)
+	}
+	if ok, err := s.SwapOrderKey(ctx, key, "order-2", "", 50*time.Millisecond); err != nil || !ok {
+		t.Fatalf("SwapOrderKey from the current id = %v, %v; want true", ok, err)
+	}
+	if id, err := s.GetOrderKey(ctx, key); err != nil || id != "" {
+		t.Fatalf("GetOrderKey after swap = %q, %v; want \"\"", id, err)
+	}
+	if ok, err := s.SwapOrderKey(ctx, key, "order-2", "", time.Hour); err != nil || ok {
+		t.Fatalf("second SwapOrderKey from order-2 = %v, %v; want false", ok, err)
+	}
 	if err := s.SetOrderKey(ctx, key+"short", "order-3", 50*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(150 * time.Millisecond)
 	if _, err := s.GetOrderKey(ctx, key+"short"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("expired key: %v, want ErrNotFound", err)
+	}
+	// The swap's ttl replaced the entry's: it is gone by now too.
+	if _, err := s.GetOrderKey(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("swapped key past its ttl: %v, want ErrNotFound", err)
 	}
 }

@@ -269,3 +269,79 @@ func testJobStats(t *testing.T, s storage.Store) {
 	wantErr(t, "CompleteJob", s.CompleteJob(ctx, oldest), nil)
 	check("oldest completed", 2, jobs[2].CreatedAt)
 }
+
+// testJobFinish: FinishJob is UpdateOrder and CompleteJob, each answered on
+// its own, both tried whatever the other's outcome.
+func testJobFinish(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	setup := func() (*storage.Order, *storage.Job) {
+		o, authzs := newOrder(t, newID(t, "acct"), "a.example")
+		o.Status = storage.StatusProcessing
+		wantErr(t, "CreateOrder", s.CreateOrder(ctx, o, authzs), nil)
+		j := newJobWithID(t, o.ID)
+		wantErr(t, "EnqueueJob", s.EnqueueJob(ctx, j), nil)
+		return o, j
+	}
+	jobGone := func(what string, id string, gone bool) {
+		t.Helper()
+		_, err := s.GetJob(ctx, id)
+		if gone && !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s: GetJob = %v, want the job gone", what, err)
+		}
+		if !gone && err != nil {
+			t.Errorf("%s: GetJob = %v, want the job kept", what, err)
+		}
+	}
+
+	// Both succeed.
+	o, j := setup()
+	o.Status, o.CertSerial = storage.StatusValid, "0a"
+	oerr, jerr := s.FinishJob(ctx, o, j)
+	wantErr(t, "FinishJob order", oerr, nil)
+	wantErr(t, "FinishJob job", jerr, nil)
+	if o.Version != 2 {
+		t.Errorf("order version %d after FinishJob, want 2", o.Version)
+	}
+	got, err := s.GetOrder(ctx, o.ID)
+	wantErr(t, "GetOrder", err, nil)
+	sameRecord(t, "finished order", got, o)
+	jobGone("finished", j.ID, true)
+	st, err := s.JobStats(ctx)
+	wantErr(t, "JobStats", err, nil)
+	if st.Queued != 0 {
+		t.Errorf("%d jobs queued after FinishJob, want 0", st.Queued)
+	}
+
+	// A stale order: the job is completed all the same.
+	o, j = setup()
+	stale := *o
+	o.Status = storage.StatusInvalid
+	wantErr(t, "UpdateOrder", s.UpdateOrder(ctx, o), nil)
+	stale.Status = storage.StatusValid
+	oerr, jerr = s.FinishJob(ctx, &stale, j)
+	wantErr(t, "FinishJob(stale order) order", oerr, storage.ErrConflict)
+	wantErr(t, "FinishJob(stale order) job", jerr, nil)
+	if stale.Version != 1 {
+		t.Errorf("stale order's version moved to %d by a failed FinishJob", stale.Version)
+	}
+	jobGone("stale order", j.ID, true)
+
+	// A stale job: the order moves all the same.
+	o, j = setup()
+	staleJob := *j
+	wantErr(t, "UpdateJob", s.UpdateJob(ctx, j), nil)
+	o.Status = storage.StatusValid
+	oerr, jerr = s.FinishJob(ctx, o, &staleJob)
+	wantErr(t, "FinishJob(stale job) order", oerr, nil)
+	wantErr(t, "FinishJob(stale job) job", jerr, storage.ErrConflict)
+	jobGone("stale job", j.ID, false)
+
+	// Neither exists.
+	missing, _ := newOrder(t, newID(t, "acct"))
+	missing.Version = 1
+	mj := newJob(t, jobBase)
+	mj.Version = 1
+	oerr, jerr = s.FinishJob(ctx, missing, mj)
+	wantErr(t, "FinishJob(missing) order", oerr, storage.ErrNotFound)
+	wantErr(t, "FinishJob(missing) job", jerr, storage.ErrNotFound)
+}

@@ -68,6 +68,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"JobLease", testJobLease},
 		{"JobConcurrentClaim", testJobConcurrentClaim},
 		{"JobStats", testJobStats},
+		{"JobFinish", testJobFinish},
 		{"OrderReview", testOrderReview},
 		{"Ping", testPing},
 	}
