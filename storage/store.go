@@ -243,6 +243,16 @@ type RateSpend struct {
 	// items' decisions, and their own refusal refunds nothing. Boulder's
 	// spend-only transactions work the same way.
 	BestEffort bool
+	// RenewalExempt items are not spent by SpendRateLimitsUnlessRenewal
+	// when the request turns out to be a renewal.
+	RenewalExempt bool
+}
+
+// Renews reports whether c, an account's LatestCertificate for a name set,
+// makes the account's new request for that set a renewal: c is valid (not
+// revoked) and not expired at now.
+func Renews(c *Certificate, now time.Time) bool {
+	return c != nil && c.Status == StatusValid && now.Before(c.NotAfter)
 }
 
 // RateBatchRefused returns the index of the refused item of a
@@ -329,6 +339,13 @@ type Store interface {
 	// whether that item's events fit, Remaining how many fit after the call,
 	// refunds included. An invalid item is an error and spends nothing.
 	SpendRateLimits(ctx context.Context, spends []RateSpend) ([]RateDecision, error)
+	// SpendRateLimitsUnlessRenewal is SpendRateLimits for the account's
+	// request for exactly names, with the LatestCertificate lookup that
+	// tells a renewal (see Renews) in the same round trip: for a renewal,
+	// the RenewalExempt items are not spent and do not refuse the batch
+	// (their decisions are Allowed), and it returns true. A store may spend
+	// RenewalExempt items until it knows, and refund them after.
+	SpendRateLimitsUnlessRenewal(ctx context.Context, accountID string, names []string, spends []RateSpend) (renewal bool, decisions []RateDecision, err error)
 
 	// AddNonce records a nonce that may be redeemed once before ttl passes.
 	AddNonce(ctx context.Context, nonce string, ttl time.Duration) error

@@ -3,7 +3,9 @@ package memory
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -108,6 +110,40 @@ func (s *Store) SpendRateLimits(ctx context.Context, spends []storage.RateSpend)
 		}
 	}
 	return out, nil
+}
+
+// SpendRateLimitsUnlessRenewal looks the certificate up first, then
+// spends the batch; for a renewal the RenewalExempt items only report
+// (BestEffort at cost 0) and count as allowed. See storage.Store.
+func (s *Store) SpendRateLimitsUnlessRenewal(ctx context.Context, accountID string, names []string, spends []storage.RateSpend) (bool, []storage.RateDecision, error) {
+	for _, sp := range spends {
+		if err := storage.CheckSpend(sp.Key, sp.Limit, sp.Cost); err != nil {
+			return false, nil, fmt.Errorf("memory: spend rate limit %q: %w", sp.Key, err)
+		}
+	}
+	c, err := s.LatestCertificate(ctx, accountID, names)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return false, nil, err
+	}
+	renewal := err == nil && storage.Renews(c, time.Now())
+	if renewal {
+		spends = slices.Clone(spends)
+		for i := range spends {
+			if spends[i].RenewalExempt {
+				spends[i].Cost, spends[i].BestEffort = 0, true
+			}
+		}
+	}
+	ds, err := s.SpendRateLimits(ctx, spends)
+	if err != nil {
+		return false, nil, err
+	}
+	for i, sp := range spends {
+		if renewal && sp.RenewalExempt {
+			ds[i].Allowed, ds[i].RetryAfter = true, 0
+		}
+	}
+	return renewal, ds, nil
 }
 
 // storeLocked sets key's TAT, scheduling its expiry if the key is new. The

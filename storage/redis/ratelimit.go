@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -86,14 +88,65 @@ func (s *Store) SpendRateLimit(ctx context.Context, key string, limit storage.Ra
 // spent. BestEffort items go last in the pipeline, as the memory store
 // decides them last. See storage.Store.
 func (s *Store) SpendRateLimits(ctx context.Context, spends []storage.RateSpend) ([]storage.RateDecision, error) {
-	for _, sp := range spends {
-		if err := storage.CheckSpend(sp.Key, sp.Limit, sp.Cost); err != nil {
-			return nil, fmt.Errorf("redis: spend rate limit %q: %w", sp.Key, err)
+	if err := checkSpends(spends); err != nil {
+		return nil, err
+	}
+	b := s.spendPipeline(ctx, spends, nil)
+	return s.settle(ctx, b, false)
+}
+
+// SpendRateLimitsUnlessRenewal is SpendRateLimits with the GET of the
+// account's certificate-set index (see LatestCertificate) in the same
+// pipeline, spending the RenewalExempt items too. Most requests are no
+// renewal: there is no index entry, and that one round trip is all. If
+// there is one, the certificate it names is read (one more round trip) and,
+// for a renewal, what the exempt items spent is refunded (one more). See
+// storage.Store.
+func (s *Store) SpendRateLimitsUnlessRenewal(ctx context.Context, accountID string, names []string, spends []storage.RateSpend) (bool, []storage.RateDecision, error) {
+	if err := checkSpends(spends); err != nil {
+		return false, nil, err
+	}
+	setKey := storage.NameSetKey(accountID, names)
+	var index *goredis.StringCmd
+	b := s.spendPipeline(ctx, spends, func(p goredis.Pipeliner) {
+		index = p.Get(ctx, certSetKey(setKey))
+	})
+	renewal := false
+	if len(b.errs) == 0 {
+		var err error
+		if renewal, err = s.renews(ctx, index, setKey); err != nil {
+			b.errs = append(b.errs, err)
 		}
 	}
-	if len(spends) == 0 {
-		return nil, nil
+	ds, err := s.settle(ctx, b, renewal)
+	if err != nil {
+		return false, nil, err
 	}
+	return renewal, ds, nil
+}
+
+// checkSpends validates a batch.
+func checkSpends(spends []storage.RateSpend) error {
+	for _, sp := range spends {
+		if err := storage.CheckSpend(sp.Key, sp.Limit, sp.Cost); err != nil {
+			return fmt.Errorf("redis: spend rate limit %q: %w", sp.Key, err)
+		}
+	}
+	return nil
+}
+
+// spentBatch is a batch after its spending pipeline.
+type spentBatch struct {
+	spends  []storage.RateSpend
+	out     []storage.RateDecision
+	decided []bool  // out[i] holds item i's decision
+	errs    []error // items whose fate is unknown, or a failed lookup
+}
+
+// spendPipeline runs gcraScript for every item, BestEffort ones last, and
+// whatever also adds to the same pipeline.
+func (s *Store) spendPipeline(ctx context.Context, spends []storage.RateSpend, also func(goredis.Pipeliner)) *spentBatch {
+	b := &spentBatch{spends: spends, out: make([]storage.RateDecision, len(spends)), decided: make([]bool, len(spends))}
 	order := make([]int, 0, len(spends))
 	for pass := range 2 {
 		for i, sp := range spends {
@@ -102,65 +155,108 @@ func (s *Store) SpendRateLimits(ctx context.Context, spends []storage.RateSpend)
 			}
 		}
 	}
-	out := make([]storage.RateDecision, len(spends))
-	decided := make([]bool, len(spends))
-	var errs []error
-	for j, cmd := range s.evalEach(ctx, gcraScript, len(order), func(j int) (string, []any) {
+	cmds := s.evalEach(ctx, gcraScript, len(order), func(j int) (string, []any) {
 		sp := spends[order[j]]
 		return rateKey(sp.Key), gcraArgs(sp.Limit, sp.Cost)
-	}) {
+	}, also)
+	for j, cmd := range cmds {
 		i := order[j]
 		d, err := gcraDecision(cmd)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("redis: spend rate limit %q: %w", spends[i].Key, err))
+			b.errs = append(b.errs, fmt.Errorf("redis: spend rate limit %q: %w", spends[i].Key, err))
 			continue
 		}
-		out[i], decided[i] = d, true
+		b.out[i], b.decided[i] = d, true
 	}
-	if len(errs) == 0 && storage.RateBatchRefused(spends, out) < 0 {
-		return out, nil
-	}
+	return b
+}
 
-	// Refused, or some items failed (their fate unknown): give back what was
-	// spent, even if the caller has given up meanwhile.
+// settle finishes a spent batch: unless it is allowed and nothing failed,
+// it refunds what the batch spent (BestEffort items aside), and for a
+// renewal what the RenewalExempt items spent, whose refusals do not count.
+func (s *Store) settle(ctx context.Context, b *spentBatch, renewal bool) ([]storage.RateDecision, error) {
+	exempt := func(i int) bool { return renewal && b.spends[i].RenewalExempt }
+	refused := false
+	for i, d := range b.out {
+		if b.decided[i] && !d.Allowed && !b.spends[i].BestEffort && !exempt(i) {
+			refused = true
+		}
+	}
+	undo := refused || len(b.errs) > 0
 	var refunds []int
-	for i, sp := range spends {
-		if decided[i] && out[i].Allowed && sp.Cost > 0 && !sp.BestEffort {
+	for i, sp := range b.spends {
+		if b.decided[i] && b.out[i].Allowed && sp.Cost > 0 && !sp.BestEffort && (undo || exempt(i)) {
 			refunds = append(refunds, i)
 		}
 	}
+	// Give back what was spent even if the caller has given up meanwhile.
 	rctx := context.WithoutCancel(ctx)
 	for j, cmd := range s.evalEach(rctx, refundScript, len(refunds), func(j int) (string, []any) {
-		sp := spends[refunds[j]]
+		sp := b.spends[refunds[j]]
 		return rateKey(sp.Key), gcraArgs(sp.Limit, sp.Cost)
-	}) {
+	}, nil) {
 		i := refunds[j]
 		n, err := cmd.Int64()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("redis: refund rate limit %q: %w", spends[i].Key, err))
+			b.errs = append(b.errs, fmt.Errorf("redis: refund rate limit %q: %w", b.spends[i].Key, err))
 			continue
 		}
-		out[i].Remaining = int(n)
+		b.out[i].Remaining = int(n)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(b.errs) > 0 {
+		return nil, errors.Join(b.errs...)
 	}
-	return out, nil
+	for i := range b.out {
+		if exempt(i) {
+			b.out[i].Allowed, b.out[i].RetryAfter = true, 0
+		}
+	}
+	return b.out, nil
+}
+
+// renews reads what the certificate-set index entry setKey (the answer of
+// index) names, as LatestCertificate does, and reports whether that makes
+// the request a renewal (storage.Renews). No entry costs nothing more.
+func (s *Store) renews(ctx context.Context, index *goredis.StringCmd, setKey string) (bool, error) {
+	what := "certificate set " + strconv.Quote(setKey)
+	v, err := index.Result()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("redis: get %s: %w", what, err)
+	}
+	_, serial, ok := strings.Cut(v, ":")
+	if !ok {
+		return false, fmt.Errorf("redis: %s: malformed index entry %q", what, v)
+	}
+	c, err := getJSON[storage.Certificate](ctx, s, certKey(serial), what)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return storage.NameSetKey(c.AccountID, c.Names) == setKey && storage.Renews(c, time.Now()), nil
 }
 
 // evalEach runs script on n single keys, item(j) giving the j-th key and
-// arguments, in one pipeline of EVALSHA. A pipeline cannot fall back on EVAL
+// arguments, in one pipeline of EVALSHA, after what also adds to it (unless
+// nil). A pipeline cannot fall back on EVAL
 // by itself, so the items that found the script missing (NOSCRIPT: a
 // restarted or flushed Redis; they did not run) are sent again with EVAL, in
 // a second round trip. It returns the commands in item order.
-func (s *Store) evalEach(ctx context.Context, script *goredis.Script, n int, item func(j int) (string, []any)) []*goredis.Cmd {
-	if n == 0 {
+func (s *Store) evalEach(ctx context.Context, script *goredis.Script, n int, item func(j int) (string, []any), also func(goredis.Pipeliner)) []*goredis.Cmd {
+	if n == 0 && also == nil {
 		return nil
 	}
 	cmds := make([]*goredis.Cmd, n)
 	// The pipeline's own error is that of its first failed command, which
 	// the commands report one by one.
 	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		if also != nil {
+			also(p)
+		}
 		for j := range n {
 			key, args := item(j)
 			cmds[j] = script.EvalSha(ctx, p, []string{key}, args...)

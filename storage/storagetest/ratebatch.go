@@ -238,3 +238,102 @@ func testRateLimitBatchConcurrent(t *testing.T, s storage.Store) {
 		t.Errorf("after %d allowed batches the limit of 5 has %d left, want %d", n, got, 5-n)
 	}
 }
+
+// testRateLimitRenewal checks SpendRateLimitsUnlessRenewal: RenewalExempt
+// items are spent unless the account holds a valid, unexpired certificate
+// for exactly the names, and then neither spend nor refuse.
+func testRateLimitRenewal(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	l := storage.RateLimit{Count: 10, Period: time.Hour}
+	one := storage.RateLimit{Count: 1, Period: time.Hour}
+	acct := newID(t, "acct")
+	names := []string{"a.example", "b.example"}
+	issue := func(notAfter time.Time, status string, names ...string) *storage.Certificate {
+		c := newCertificate(t)
+		c.AccountID, c.Names, c.NotAfter, c.Status = acct, names, notAfter, status
+		c.NotBefore = time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+		wantErr(t, "CreateCertificate", s.CreateCertificate(ctx, c), nil)
+		return c
+	}
+	// exempt, full and plain are an exempt spend, an exempt check of an
+	// exhausted limit and a spend that is never exempt.
+	run := func(wantRenewal, wantAllowed bool, what string) (exempt, plain string) {
+		t.Helper()
+		exempt, full, plain := newID(t, "rl"), newID(t, "rl"), newID(t, "rl")
+		spend(t, s, full, one, 1)
+		spends := []storage.RateSpend{
+			{Key: exempt, Limit: l, Cost: 1, RenewalExempt: true},
+			{Key: full, Limit: one, Cost: 0, RenewalExempt: true},
+			{Key: plain, Limit: l, Cost: 1},
+		}
+		renewal, ds, err := s.SpendRateLimitsUnlessRenewal(ctx, acct, []string{"B.example", "a.example"}, spends)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if renewal != wantRenewal || len(ds) != len(spends) {
+			t.Fatalf("%s: renewal %v with %d decisions; want %v with %d", what, renewal, len(ds), wantRenewal, len(spends))
+		}
+		if allowed := storage.RateBatchRefused(spends, ds) < 0; allowed != wantAllowed {
+			t.Fatalf("%s: decisions %+v; want allowed %v", what, ds, wantAllowed)
+		}
+		if wantRenewal && (!ds[0].Allowed || !ds[1].Allowed) {
+			t.Errorf("%s: exempt decisions %+v; want allowed", what, ds[:2])
+		}
+		return exempt, plain
+	}
+
+	// No certificate: not a renewal; the exhausted limit refuses, so the
+	// batch spends nothing.
+	exempt, plain := run(false, false, "no certificate")
+	if remaining(t, s, exempt, l) != 10 || remaining(t, s, plain, l) != 10 {
+		t.Errorf("no certificate: a refused batch spent something")
+	}
+
+	// A valid certificate for the names, in any order and case: a renewal.
+	c := issue(time.Now().Add(24*time.Hour), storage.StatusValid, names...)
+	exempt, plain = run(true, true, "renewal")
+	if got := remaining(t, s, exempt, l); got != 10 {
+		t.Errorf("renewal: the exempt limit has %d left, want 10 (unspent)", got)
+	}
+	if got := remaining(t, s, plain, l); got != 9 {
+		t.Errorf("renewal: the plain limit has %d left, want 9 (spent)", got)
+	}
+
+	// A renewal still answers to its other limits.
+	full := newID(t, "rl")
+	spend(t, s, full, one, 1)
+	exempt2 := newID(t, "rl")
+	spends := []storage.RateSpend{{Key: exempt2, Limit: l, Cost: 1, RenewalExempt: true}, {Key: full, Limit: one, Cost: 1}}
+	renewal, ds, err := s.SpendRateLimitsUnlessRenewal(ctx, acct, names, spends)
+	if err != nil || !renewal || storage.RateBatchRefused(spends, ds) != 1 {
+		t.Fatalf("renewal over an exhausted plain limit: %v %+v %v; want a renewal refused by item 1", renewal, ds, err)
+	}
+	if got := remaining(t, s, exempt2, l); got != 10 {
+		t.Errorf("refused renewal: the exempt limit has %d left, want 10", got)
+	}
+
+	// A revoked certificate, even next to a valid one for fewer names: not
+	// a renewal.
+	issue(time.Now().Add(24*time.Hour), storage.StatusValid, "a.example")
+	c.Status = storage.StatusRevoked
+	wantErr(t, "UpdateCertificate", s.UpdateCertificate(ctx, c), nil)
+	exempt, _ = run(false, false, "revoked certificate")
+	if got := remaining(t, s, exempt, l); got != 10 {
+		t.Errorf("revoked certificate: a refused batch spent the exempt limit")
+	}
+	exempt, plain = newID(t, "rl"), newID(t, "rl")
+	renewal, ds, err = s.SpendRateLimitsUnlessRenewal(ctx, acct, names, []storage.RateSpend{
+		{Key: exempt, Limit: l, Cost: 2, RenewalExempt: true}, {Key: plain, Limit: l, Cost: 1},
+	})
+	if err != nil || renewal || !ds[0].Allowed || !ds[1].Allowed {
+		t.Fatalf("after revocation: %v %+v %v; want no renewal, allowed", renewal, ds, err)
+	}
+	if got := remaining(t, s, exempt, l); got != 8 {
+		t.Errorf("no renewal: the exempt limit has %d left, want 8 (spent)", got)
+	}
+
+	// Invalid items are errors.
+	if _, _, err := s.SpendRateLimitsUnlessRenewal(ctx, acct, names, []storage.RateSpend{{Key: newID(t, "rl"), Limit: one, Cost: 2, RenewalExempt: true}}); err == nil {
+		t.Errorf("an exempt item costing more than its burst: no error")
+	}
+}

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RateLimitConcurrent", testRateLimitConcurrent},
 		{"RateLimitBatch", testRateLimitBatch},
 		{"RateLimitBatchConcurrent", testRateLimitBatchConcurrent},
+		{"RateLimitRenewal", testRateLimitRenewal},
 		{"EABKey", testEABKey},
 		{"OrderKey", testOrderKey},
 		{"JobEnqueue", testJobEnqueue},
