@@ -166,17 +166,18 @@ func (s *Server) spend(ctx context.Context, c limitCheck, cost int) *Problem {
 }
 
 // limitBatch collects the limits one request checks and spends, so that
-// they cost one SpendRateLimits call (one round trip) between them rather
-// than one each, and spend all or nothing.
+// they cost one store call (one round trip) between them rather than one
+// each, and spend all or nothing.
 type limitBatch struct {
 	checks []limitCheck
 	spends []storage.RateSpend
 }
 
-// add puts cost events of c (0: only check) in the batch.
-func (b *limitBatch) add(c limitCheck, cost int) {
+// add puts cost events of c (0: only check) in the batch; exempt ones are
+// not spent for a renewal (see spendUnlessRenewal).
+func (b *limitBatch) add(c limitCheck, cost int, exempt bool) {
 	b.checks = append(b.checks, c)
-	b.spends = append(b.spends, storage.RateSpend{Key: c.key, Limit: c.limit, Cost: cost})
+	b.spends = append(b.spends, storage.RateSpend{Key: c.key, Limit: c.limit, Cost: cost, RenewalExempt: exempt})
 }
 
 // spendBatch spends the batch, all or nothing. A refusal becomes the
@@ -193,6 +194,23 @@ func (s *Server) spendBatch(ctx context.Context, b *limitBatch) *Problem {
 	if err != nil {
 		return storeProblem("checking rate limits "+b.names(), err)
 	}
+	return b.problem(ds)
+}
+
+// spendUnlessRenewal is spendBatch for the account's request for ids, with
+// the renewal lookup in the same round trip: for a renewal, the exempt
+// items are not spent. It reports whether the request is a renewal.
+func (s *Server) spendUnlessRenewal(ctx context.Context, accountID string, ids []storage.Identifier, b *limitBatch) (bool, *Problem) {
+	renewal, ds, err := s.store.SpendRateLimitsUnlessRenewal(ctx, accountID, identifierValues(ids), b.spends)
+	if err != nil {
+		return false, storeProblem("checking rate limits "+b.names(), err)
+	}
+	return renewal, b.problem(ds)
+}
+
+// problem is the rateLimited problem of the batch's decisions, nil if it
+// was allowed.
+func (b *limitBatch) problem(ds []storage.RateDecision) *Problem {
 	if i := storage.RateBatchRefused(b.spends, ds); i >= 0 {
 		return rateLimited(b.checks[i], ds[i].RetryAfter, time.Now())
 	}
@@ -278,28 +296,23 @@ func addrSubject(a netip.Addr) string {
 // limitNewOrder checks the account's new orders and the registered domains'
 // certificates before a new order is stored; renewals are exempt from both.
 // The domain limits are only checked here (the issuance job spends them).
-// One batch does it all, so a refused order spends nothing.
+// One batch does it all, with the renewal lookup, so a refused order spends
+// nothing.
 func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids []storage.Identifier) *Problem {
 	orders, ordersOn := s.limitCheck(LimitNewOrdersPerAccount, acct.ID, "too many new orders for this account", acct.ID, eabSubject(acct))
 	domains, domainsOn := s.domainChecks(acct.ID, ids)
 	if !ordersOn && !domainsOn {
 		return nil
 	}
-	renewal, err := s.isRenewal(ctx, acct.ID, ids)
-	if err != nil {
-		return storeProblem("checking rate limits", err)
-	}
-	if renewal {
-		return nil
-	}
 	var b limitBatch
 	for _, c := range domains {
-		b.add(c, 0)
+		b.add(c, 0, true)
 	}
 	if ordersOn {
-		b.add(orders, 1)
+		b.add(orders, 1, true)
 	}
-	return s.spendBatch(ctx, &b)
+	_, p := s.spendUnlessRenewal(ctx, acct.ID, ids, &b)
+	return p
 }
 
 // limitFinalize runs before a ready order is finalized: in one batch it
@@ -308,25 +321,23 @@ func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids [
 // refused domain leaves unspent. It returns the domain checks to spend with
 // spendIssued once the certificate exists.
 func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCheck, *Problem) {
-	domains, domainsOn := s.domainChecks(o.AccountID, o.Identifiers)
-	if domainsOn {
-		renewal, err := s.isRenewal(ctx, o.AccountID, o.Identifiers)
-		if err != nil {
-			return nil, storeProblem("checking rate limits", err)
-		}
-		if renewal {
-			domains = nil
-		}
-	}
 	var b limitBatch
-	for _, c := range domains {
-		b.add(c, 0)
-	}
 	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, "too many finalize requests for this order", o.AccountID); on {
-		b.add(c, 1)
+		b.add(c, 1, false)
 	}
-	if p := s.spendBatch(ctx, &b); p != nil {
+	domains, domainsOn := s.domainChecks(o.AccountID, o.Identifiers)
+	if !domainsOn {
+		return nil, s.spendBatch(ctx, &b)
+	}
+	for _, c := range domains {
+		b.add(c, 0, true)
+	}
+	renewal, p := s.spendUnlessRenewal(ctx, o.AccountID, o.Identifiers, &b)
+	if p != nil {
 		return nil, p
+	}
+	if renewal {
+		return nil, nil
 	}
 	return domains, nil
 }
@@ -397,20 +408,26 @@ func registeredDomain(id storage.Identifier) string {
 }
 
 // isRenewal reports whether the account holds a valid, unexpired
-// certificate for exactly these identifiers: one index lookup.
+// certificate for exactly these identifiers: one index lookup. Requests
+// with rate limits to spend find out with spendUnlessRenewal instead.
 func (s *Server) isRenewal(ctx context.Context, accountID string, ids []storage.Identifier) (bool, error) {
-	names := make([]string, len(ids))
-	for i, id := range ids {
-		names[i] = id.Value
-	}
-	c, err := s.store.LatestCertificate(ctx, accountID, names)
+	c, err := s.store.LatestCertificate(ctx, accountID, identifierValues(ids))
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return c.Status == storage.StatusValid && time.Now().Before(c.NotAfter), nil
+	return storage.Renews(c, time.Now()), nil
+}
+
+// identifierValues are the names of ids, as certificates carry them.
+func identifierValues(ids []storage.Identifier) []string {
+	names := make([]string, len(ids))
+	for i, id := range ids {
+		names[i] = id.Value
+	}
+	return names
 }
 
 // limitValidation checks, before a validation starts, that the account has

@@ -396,6 +396,10 @@ func (rlFailingStore) SpendRateLimits(context.Context, []storage.RateSpend) ([]s
 	return nil, errors.New("connection refused")
 }
 
+func (rlFailingStore) SpendRateLimitsUnlessRenewal(context.Context, string, []string, []storage.RateSpend) (bool, []storage.RateDecision, error) {
+	return false, nil, errors.New("connection refused")
+}
+
 func TestRateLimitStoreDown(t *testing.T) {
 	st := memory.New()
 	e := rlEnv(t, rlFailingStore{st}, acme.RateLimits{})
