@@ -55,8 +55,34 @@ func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, req *
 	w.Header().Set("Content-Type", "application/pem-certificate-chain")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(chain)
-	s.endOrderReuse(r.Context(), cert.OrderID)
+	s.endCertOrderReuse(r.Context(), cert)
 	return nil
+}
+
+// endCertOrderReuse is endOrderReuse for a downloaded certificate: one
+// compare-and-set of the reuse key its order was found under, which the
+// certificate records (OrderReuseKey), so the order is not loaded. Records
+// stored before that field existed go through endOrderReuse.
+func (s *Server) endCertOrderReuse(ctx context.Context, cert *storage.Certificate) {
+	if cert.OrderReuseKey == "" {
+		s.endOrderReuse(ctx, cert.OrderID)
+		return
+	}
+	// A key that no longer names this order (already ended, or a newer
+	// order took it) is left alone.
+	if _, err := s.store.SwapOrderKey(ctx, cert.OrderReuseKey, cert.OrderID, "", time.Minute); err != nil {
+		s.log.Warn("ending order reuse", "order", cert.OrderID, "err", err)
+	}
+}
+
+// orderReuseKeyOf is the reuse key newOrder indexed o under (see
+// orderReuseKey), or "" when o's profile is no longer offered.
+func (s *Server) orderReuseKeyOf(o *storage.Order) string {
+	profile, ok := s.cfg.Router.Profile(o.Profile)
+	if !ok {
+		return ""
+	}
+	return orderReuseKey(o.AccountID, profile.Name, o.Identifiers, o.NotBefore, o.NotAfter)
 }
 
 // revocationReasons are the RFC 5280 reason codes a subscriber may give;

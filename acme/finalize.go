@@ -50,7 +50,8 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	}
 	// The certificate limits are spent by the issuance job, once the brand
 	// issues or accepts the order (jobs.go).
-	if _, p := s.limitFinalize(r.Context(), o); p != nil {
+	domains, p := s.limitFinalize(r.Context(), o)
+	if p != nil {
 		return p
 	}
 	csr, p := parseCSR(in.CSR)
@@ -63,10 +64,14 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if p := s.checkProfileCSR(csr, o); p != nil {
 		return p
 	}
+	// What the job spends once the brand issues: issuedLimits, from the
+	// renewal check limitFinalize has just made.
+	limits := domains
 	if profile, ok := s.cfg.Router.Profile(o.Profile); ok {
 		if p := s.checkQuota(r.Context(), profile, o.AccountID, o.Identifiers); p != nil {
 			return p
 		}
+		limits = append(limits, quotaChecks(profile, o.AccountID, o.Identifiers)...)
 	}
 	if p := s.recheckCAA(r, o, req.account); p != nil {
 		return p
@@ -95,7 +100,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 		return storeProblem("finalizing order", err)
 	}
 	s.metrics.orders.WithLabelValues(storage.StatusProcessing, o.Brand).Inc()
-	o = s.runFinalizeJob(r, job, o)
+	o = s.runFinalizeJob(r, job, &jobStart{order: o, csr: csr, limits: limits})
 	logFrom(r).Info("order finalized", "status", o.Status, "serial", o.CertSerial)
 	s.writeOrder(w, r, http.StatusOK, o)
 	return nil

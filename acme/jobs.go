@@ -149,7 +149,7 @@ func (s *Server) RunJobs(ctx context.Context) {
 		failures = 0
 		running.Go(func() {
 			defer func() { <-slots }()
-			s.runJob(ctx, j)
+			s.runJob(ctx, j, nil)
 		})
 	}
 }
@@ -194,16 +194,33 @@ func jitter(d time.Duration) time.Duration {
 	return d*8/10 + rand.N(d*4/10+1)
 }
 
-// runJob runs one step of a job the caller holds and counts it.
-func (s *Server) runJob(ctx context.Context, j *storage.Job) {
+// jobStart is what finalize hands the first step of the job it has just
+// enqueued, so that the step reads back nothing the request already holds:
+// the order as finalize stored it (processing, at its new version), the
+// parsed CSR, and the limits to spend once the brand issues (issuedLimits,
+// worked out by finalize's own rate-limit checks before the certificate
+// exists). Every write of the step is still a compare-and-swap, so a
+// change to the order since finalize stored it only costs a conflict and
+// a reload, as when the step reads it itself.
+type jobStart struct {
+	order  *storage.Order
+	csr    *x509.CertificateRequest
+	limits []limitCheck
+}
+
+// runJob runs one step of a job the caller holds and counts it. start is
+// nil unless finalize enqueued j a moment ago. It returns the order as the
+// step left it (nil when the step did not get that far).
+func (s *Server) runJob(ctx context.Context, j *storage.Job, start *jobStart) *storage.Order {
 	// The whole step fits in the lease, brand call and store writes alike.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.JobLease*9/10)
 	defer cancel()
-	brand, result := s.processJob(ctx, j)
+	brand, result, o := s.processJob(ctx, j, start)
 	if brand == "" {
 		brand = "unknown"
 	}
 	s.jobs.runs.WithLabelValues(brand, result).Inc()
+	return o
 }
 
 // processJob is one step of the issuance state machine for the job j, which
@@ -219,23 +236,35 @@ func (s *Server) runJob(ctx context.Context, j *storage.Job) {
 //     is retried with exponential backoff: "retry".
 //
 // A job whose holder lost it (ErrConflict on UpdateJob/CompleteJob) is left
-// to the new holder.
-func (s *Server) processJob(ctx context.Context, j *storage.Job) (brandName, result string) {
+// to the new holder. The order is returned as the step left it in memory
+// (nil if it could not be loaded); start is runJob's.
+func (s *Server) processJob(ctx context.Context, j *storage.Job, start *jobStart) (brandName, result string, o *storage.Order) {
 	log := s.log.With("job", j.ID, "order", j.OrderID)
-	var o *storage.Order
-	err := retryStore(ctx, log, "issuance job: loading order", func() (err error) {
-		o, err = s.store.GetOrder(ctx, j.OrderID)
-		return err
-	})
+	var err error
+	if start != nil && start.order != nil {
+		c := *start.order
+		o = &c
+	} else {
+		err = retryStore(ctx, log, "issuance job: loading order", func() (err error) {
+			o, err = s.store.GetOrder(ctx, j.OrderID)
+			return err
+		})
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		s.completeJob(ctx, log, j)
-		return "", "done"
+		return "", "done", nil
 	}
 	if err != nil {
 		// The lease runs out and the job is tried again.
 		log.Warn("issuance job: loading order", "err", err)
-		return "", "error"
+		return "", "error", nil
 	}
+	brandName, result = s.stepJob(ctx, log, j, o, start)
+	return brandName, result, o
+}
+
+// stepJob is processJob's step once the order o is loaded.
+func (s *Server) stepJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, start *jobStart) (brandName, result string) {
 	brandName = o.Brand
 	log = log.With("brand", o.Brand)
 	if o.Status != storage.StatusProcessing {
@@ -276,14 +305,24 @@ func (s *Server) processJob(ctx context.Context, j *storage.Job) (brandName, res
 	var limits []limitCheck
 	submitted := j.Ticket == ""
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.BrandTimeout)
+	var err error
 	if submitted {
-		req, perr := s.jobRequest(o, j)
+		var csr *x509.CertificateRequest
+		if start != nil {
+			csr = start.csr
+		}
+		req, perr := s.jobRequest(o, j, csr)
 		if perr != nil {
 			cancel()
 			s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: "badCSR", Detail: perr.Error()})
 			return brandName, "failed"
 		}
-		if limits, err = s.issuedLimits(ctx, o); err == nil {
+		if start != nil {
+			limits = start.limits
+		} else {
+			limits, err = s.issuedLimits(ctx, o)
+		}
+		if err == nil {
 			res, err = brand.Submit(bctx, req)
 		}
 	} else {
@@ -361,11 +400,16 @@ func backoff(attempts int) time.Duration {
 	return min(time.Second<<min(attempts, 20), maxBackoff)
 }
 
-// jobRequest rebuilds the brand request from the job's CSR and the order.
-func (s *Server) jobRequest(o *storage.Order, j *storage.Job) (issuer.Request, error) {
-	csr, err := x509.ParseCertificateRequest(j.CSR)
-	if err != nil {
-		return issuer.Request{}, fmt.Errorf("stored CSR cannot be parsed: %w", err)
+// jobRequest rebuilds the brand request from the job's CSR and the order;
+// csr, when not nil, is j.CSR already parsed (by finalize). The CSR's
+// signature was checked by finalize before the job was enqueued
+// (issuer.Request says brands may rely on that).
+func (s *Server) jobRequest(o *storage.Order, j *storage.Job, csr *x509.CertificateRequest) (issuer.Request, error) {
+	if csr == nil {
+		var err error
+		if csr, err = x509.ParseCertificateRequest(j.CSR); err != nil {
+			return issuer.Request{}, fmt.Errorf("stored CSR cannot be parsed: %w", err)
+		}
 	}
 	profile, _ := s.cfg.Router.Profile(o.Profile)
 	req := issuer.Request{
@@ -446,6 +490,7 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 		NotBefore:       leaf.NotBefore,
 		NotAfter:        leaf.NotAfter,
 		Status:          storage.StatusValid,
+		OrderReuseKey:   s.orderReuseKeyOf(o),
 	}
 	err := s.store.CreateCertificate(ctx, cert)
 	if errors.Is(err, storage.ErrExists) {
@@ -464,8 +509,14 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 // finishJob records the outcome on the order (valid with serial, or invalid
 // with p), retrying the compare-and-swap on conflicts, then completes the
 // job. It reports whether this call moved the order.
+//
+// The first try sends the order's move and the job's completion together
+// (Store.FinishJob, one round trip). They are not atomic, so when the job
+// went (or may have gone) while the order did not move, the job is queued
+// again before anything else: an order left processing always has a job
+// that finishes it, even if this instance dies now.
 func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, serial string, p *storage.Problem) bool {
-	moved := false
+	moved, completed := false, false
 	for attempt := 0; attempt < 5 && o.Status == storage.StatusProcessing; attempt++ {
 		next := *o
 		if p != nil {
@@ -473,9 +524,29 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 		} else {
 			next.Status, next.CertSerial, next.Error = storage.StatusValid, serial, nil
 		}
-		err := retryStore(ctx, log, "issuance job: recording the outcome on the order", func() error {
-			return s.store.UpdateOrder(ctx, &next)
-		})
+		var err error
+		if attempt == 0 {
+			var jobErr error
+			err, jobErr = s.store.FinishJob(ctx, &next, j)
+			switch {
+			case err == nil:
+				completed = true
+				logCompleted(log, jobErr)
+			case jobErr == nil || !storeVerdict(jobErr):
+				s.requeueJob(ctx, log, j)
+			}
+			if err != nil && !storeVerdict(err) {
+				// An outage, or a lost reply: the move is retried as
+				// below (a move that did happen then conflicts).
+				err = retryStore(ctx, log, "issuance job: recording the outcome on the order", func() error {
+					return s.store.UpdateOrder(ctx, &next)
+				})
+			}
+		} else {
+			err = retryStore(ctx, log, "issuance job: recording the outcome on the order", func() error {
+				return s.store.UpdateOrder(ctx, &next)
+			})
+		}
 		if err == nil {
 			moved = true
 			*o = next
@@ -507,13 +578,43 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 		log.Error("issuance job: the order kept changing; will retry")
 		return false
 	}
-	s.completeJob(ctx, log, j)
+	if !completed {
+		s.completeJob(ctx, log, j)
+	}
 	return moved
+}
+
+// storeVerdict reports whether err is one of the store's answers
+// (ErrConflict, ErrNotFound, ErrExists) rather than a failure whose
+// outcome is unknown.
+func storeVerdict(err error) bool {
+	return errors.Is(err, storage.ErrConflict) || errors.Is(err, storage.ErrNotFound) || errors.Is(err, storage.ErrExists)
+}
+
+// requeueJob stores j again, at its lease (Due) and with its content, after
+// FinishJob removed it, or may have, while the order did not move. ErrExists
+// means it was not removed after all; j keeps its version then.
+func (s *Server) requeueJob(ctx context.Context, log *slog.Logger, j *storage.Job) {
+	c := *j
+	err := retryStore(ctx, log, "issuance job: queueing it again", func() error {
+		return s.store.EnqueueJob(ctx, &c)
+	})
+	switch {
+	case err == nil:
+		j.Version = c.Version
+	case errors.Is(err, storage.ErrExists):
+	default:
+		log.Error("issuance job: removed while its order did not move, and queueing it again failed", "err", err)
+	}
 }
 
 // completeJob removes the job; a job that changed hands is the new holder's.
 func (s *Server) completeJob(ctx context.Context, log *slog.Logger, j *storage.Job) {
-	err := s.store.CompleteJob(ctx, j)
+	logCompleted(log, s.store.CompleteJob(ctx, j))
+}
+
+// logCompleted logs what is worth knowing about CompleteJob's err.
+func logCompleted(log *slog.Logger, err error) {
 	switch {
 	case err == nil:
 	case errors.Is(err, storage.ErrConflict), errors.Is(err, storage.ErrNotFound):
@@ -581,27 +682,36 @@ func (s *Server) enqueueFinalize(ctx context.Context, o *storage.Order, csr *x50
 
 // runFinalizeJob runs the first step of a just-enqueued job in the
 // background and waits up to Config.FinalizeWait for it, then returns the
-// order as it is: valid, invalid, or still processing.
-func (s *Server) runFinalizeJob(r *http.Request, j *storage.Job, o *storage.Order) *storage.Order {
+// order as it is: valid, invalid, or still processing. start hands the
+// step what finalize holds (start.order is the order it stored). An order
+// the step itself made valid or invalid is returned as the step left it;
+// otherwise (still processing, the step not done in time, or the order
+// settled by someone else) it is read again from the store.
+func (s *Server) runFinalizeJob(r *http.Request, j *storage.Job, start *jobStart) *storage.Order {
 	done := make(chan struct{})
+	var stepped *storage.Order
 	if s.track() {
 		go func() {
 			defer s.jobs.wg.Done()
 			defer close(done)
-			s.runJob(s.baseCtx, j)
+			stepped = s.runJob(s.baseCtx, j, start)
 		}()
 	}
 	t := time.NewTimer(s.cfg.FinalizeWait)
 	defer t.Stop()
 	select {
 	case <-done:
+		// stepped is written before done closes.
+		if stepped != nil && (stepped.Status == storage.StatusValid || stepped.Status == storage.StatusInvalid) {
+			return stepped
+		}
 	case <-t.C:
 	case <-r.Context().Done():
 	}
-	if fresh, err := s.store.GetOrder(r.Context(), o.ID); err == nil {
+	if fresh, err := s.store.GetOrder(r.Context(), start.order.ID); err == nil {
 		return fresh
 	}
-	return o
+	return start.order
 }
 
 // settleFinalize runs, in the background, the first step of a job whose
@@ -619,7 +729,7 @@ func (s *Server) settleFinalize(j *storage.Job) {
 		defer s.jobs.wg.Done()
 		ctx, cancel := context.WithDeadline(s.baseCtx, j.CreatedAt.Add(s.cfg.JobLease*9/10))
 		defer cancel()
-		s.runJob(ctx, j)
+		s.runJob(ctx, j, nil)
 	}()
 }
 

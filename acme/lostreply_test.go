@@ -54,6 +54,16 @@ func (s *lostReplyStore) UpdateOrder(ctx context.Context, o *storage.Order) erro
 	return s.Store.UpdateOrder(ctx, o)
 }
 
+// FinishJob fails the order's move to valid like UpdateOrder does, while
+// the job's completion pipelined with it goes through: the worst case, a
+// job gone and its order still processing.
+func (s *lostReplyStore) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (error, error) {
+	if o.Status == storage.StatusValid && s.down() {
+		return errLostReply, s.Store.CompleteJob(ctx, j)
+	}
+	return s.Store.FinishJob(ctx, o, j)
+}
+
 func (s *lostReplyStore) UpdateAuthorization(ctx context.Context, a *storage.Authorization) error {
 	starts := false
 	for _, c := range a.Challenges {
@@ -226,5 +236,10 @@ func TestStoreOutageAfterWork(t *testing.T) {
 	}
 	if n := e.brand.submits.Load(); n != 1 {
 		t.Errorf("%d issuances, want 1", n)
+	}
+	// The job that went with the failed write was queued again, and
+	// completed once the order moved.
+	if _, err := e.store.GetJob(context.Background(), path.Base(u)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("job of the valid order: %v, want it completed", err)
 	}
 }
