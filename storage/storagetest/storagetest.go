@@ -196,6 +196,7 @@ func newCertificate(t testing.TB) *storage.Certificate {
 		NotBefore:       at,
 		NotAfter:        at.Add(90 * 24 * time.Hour),
 		Status:          storage.StatusValid,
+		OrderReuseKey:   "acct:0123abcd",
 	}
 }
 
