@@ -93,15 +93,33 @@ func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) 
 	if hdr.nonce == "" {
 		return nil, badNonce("JWS has no \"nonce\" header; get one from newNonce")
 	}
-	ok, err := s.store.ConsumeNonce(r.Context(), hdr.nonce)
-	if err != nil {
-		return nil, storeProblem("checking nonce", err)
-	}
-	if !ok {
-		return nil, badNonce("nonce %q is unknown, expired or already used; retry with the nonce from this response", hdr.nonce)
+	nonce, p := s.openNonce(r, hdr.nonce)
+	if p != nil {
+		return nil, p
 	}
 	req := &request{url: hdr.url}
 	sig := jws.Signatures[0].Protected
+	// A request signed by an account redeems its nonce and reads the
+	// account in one store round trip; any other redeems the nonce alone.
+	// Either way the nonce is spent before anything else is refused.
+	var (
+		acct   *storage.Account
+		acctID string
+		kidErr *Problem
+	)
+	byAccount := sig.KeyID != "" && sig.JSONWebKey == nil && mode != jwsEmbeddedKey
+	if byAccount {
+		acctID, kidErr = s.accountIDFromKID(r, sig.KeyID)
+	}
+	if byAccount && kidErr == nil {
+		// Nothing below is checked before the account for such a request,
+		// so the account's problems may be answered at once too.
+		if acct, p = s.redeemNonceGetAccount(r, hdr.nonce, nonce, sig.KeyID, acctID); p != nil {
+			return nil, p
+		}
+	} else if p = s.redeemNonce(r, hdr.nonce, nonce); p != nil {
+		return nil, p
+	}
 	switch {
 	case sig.JSONWebKey != nil && sig.KeyID != "":
 		return nil, malformed("JWS protected header must have \"jwk\" or \"kid\", not both")
@@ -118,9 +136,8 @@ func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) 
 		if mode == jwsEmbeddedKey {
 			return nil, malformed("this request must carry the new key in a \"jwk\" header, not a \"kid\"")
 		}
-		acct, p := s.accountFromKID(r, sig.KeyID)
-		if p != nil {
-			return nil, p
+		if kidErr != nil {
+			return nil, kidErr
 		}
 		var key jose.JSONWebKey
 		if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
@@ -144,14 +161,20 @@ func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) 
 	return req, nil
 }
 
-// accountFromKID resolves a "kid" header to a valid account.
-func (s *Server) accountFromKID(r *http.Request, kid string) (*storage.Account, *Problem) {
+// accountIDFromKID extracts the account id from a "kid" header, which must
+// be an account URL of this server.
+func (s *Server) accountIDFromKID(r *http.Request, kid string) (string, *Problem) {
 	prefix := s.baseURL(r) + accountPath
 	id, ok := strings.CutPrefix(kid, prefix)
 	if !ok || id == "" || strings.Contains(id, "/") {
-		return nil, accountDoesNotExist("\"kid\" %q is not an account URL of this server", kid)
+		return "", accountDoesNotExist("\"kid\" %q is not an account URL of this server", kid)
 	}
-	acct, err := s.store.GetAccount(r.Context(), id)
+	return id, nil
+}
+
+// validAccount turns the store's answer for the account a "kid" names into
+// the account, which must exist and be valid, or the problem to answer.
+func validAccount(r *http.Request, kid string, acct *storage.Account, err error) (*storage.Account, *Problem) {
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, accountDoesNotExist("no account at %q", kid)
 	}

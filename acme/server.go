@@ -116,6 +116,9 @@ type Server struct {
 
 	// jobs tracks issuance job goroutines and their metrics (jobs.go).
 	jobs jobState
+
+	// nonces holds the nonce secret (nonce.go).
+	nonces nonceState
 }
 
 // New returns a Server for cfg; cfg.Store, cfg.Validator and cfg.Router are required.

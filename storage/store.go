@@ -347,10 +347,23 @@ type Store interface {
 	// RenewalExempt items until it knows, and refund them after.
 	SpendRateLimitsUnlessRenewal(ctx context.Context, accountID string, names []string, spends []RateSpend) (renewal bool, decisions []RateDecision, err error)
 
-	// AddNonce records a nonce that may be redeemed once before ttl passes.
-	AddNonce(ctx context.Context, nonce string, ttl time.Duration) error
-	// ConsumeNonce reports whether the nonce was outstanding, and removes it.
-	ConsumeNonce(ctx context.Context, nonce string) (bool, error)
+	// NonceSecret returns the key (at least 32 bytes) that authenticates
+	// nonces, the same for every instance sharing the store: the first call
+	// on a fresh store creates it, later calls return it. Nonces themselves
+	// are not stored when issued; see RedeemNonce. A store that lost its
+	// data answers with a new secret, so callers ask again now and then.
+	NonceSecret(ctx context.Context) ([]byte, error)
+	// RedeemNonce marks nonce used until expires and reports whether it was
+	// unused: of any number of callers on any instance, exactly one sees
+	// true. A nonce whose expires has passed is refused (false) and not
+	// stored. The caller has already checked the nonce's authenticity and
+	// expiry; the store only remembers which nonces were used.
+	RedeemNonce(ctx context.Context, nonce string, expires time.Time) (bool, error)
+	// RedeemNonceGetAccount is RedeemNonce and then GetAccount(accountID) in
+	// one round trip, for requests signed by an account. The account (or
+	// ErrNotFound) is only looked at when the nonce was redeemed; otherwise
+	// it returns false, nil, nil.
+	RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string) (bool, *Account, error)
 
 	// EnqueueJob stores a new job at version 1; ErrExists if its ID is taken.
 	EnqueueJob(ctx context.Context, j *Job) error

@@ -8,7 +8,6 @@
 package memory
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +22,7 @@ import (
 // limit of zero or less, so that no call returns an unbounded list.
 const defaultListLimit = 100
 
-// sweepInterval is how often expired nonces are dropped when no AddNonce
+// sweepInterval is how often expired nonces are dropped when no RedeemNonce
 // call has done it already.
 const sweepInterval = 10 * time.Second
 
@@ -45,9 +44,7 @@ type Store struct {
 	certs      map[string]*storage.Certificate
 	certSets   map[string]string // storage.NameSetKey → serial of the latest-expiring certificate
 
-	nonceMu sync.Mutex
-	nonces  map[string]time.Time // nonce → expiry
-	expiry  nonceHeap            // the same nonces ordered by expiry, for the sweep
+	nonces usedNonces // redeemed nonces and the nonce secret (nonce.go)
 
 	rl  rateLimits
 	eab eabKeys
@@ -71,7 +68,6 @@ func New() *Store {
 		authzs:     make(map[string]*storage.Authorization),
 		certs:      make(map[string]*storage.Certificate),
 		certSets:   make(map[string]string),
-		nonces:     make(map[string]time.Time),
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -371,56 +367,6 @@ func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) e
 	return nil
 }
 
-// AddNonce records a nonce redeemable once within ttl. Adding an outstanding
-// nonce again restarts its lifetime.
-func (s *Store) AddNonce(ctx context.Context, nonce string, ttl time.Duration) error {
-	if ttl <= 0 {
-		return fmt.Errorf("memory: add nonce: ttl %v is not positive", ttl)
-	}
-	now := time.Now()
-	exp := now.Add(ttl)
-	s.nonceMu.Lock()
-	defer s.nonceMu.Unlock()
-	// Retire a couple of expired nonces per add: under steady load this keeps
-	// the maps from growing between sweeps at a constant cost per call.
-	s.expireLocked(now, 2)
-	s.nonces[nonce] = exp
-	heap.Push(&s.expiry, nonceEntry{nonce: nonce, exp: exp})
-	return nil
-}
-
-// ConsumeNonce reports whether the nonce was outstanding and unexpired, and
-// removes it, so that of any number of concurrent callers exactly one sees true.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
-	now := time.Now()
-	s.nonceMu.Lock()
-	defer s.nonceMu.Unlock()
-	exp, ok := s.nonces[nonce]
-	if !ok {
-		return false, nil
-	}
-	delete(s.nonces, nonce)
-	// Its heap entry stays until it expires; expireLocked skips such leftovers.
-	return now.Before(exp), nil
-}
-
-// expireLocked drops up to limit nonces whose expiry has passed and reports
-// whether more may remain. The caller holds nonceMu.
-func (s *Store) expireLocked(now time.Time, limit int) bool {
-	for range limit {
-		if len(s.expiry) == 0 || s.expiry[0].exp.After(now) {
-			return false
-		}
-		e := heap.Pop(&s.expiry).(nonceEntry)
-		// Only delete if the map still holds this incarnation: the nonce may
-		// have been consumed (gone) or re-added with a later expiry.
-		if exp, ok := s.nonces[e.nonce]; ok && exp.Equal(e.exp) {
-			delete(s.nonces, e.nonce)
-		}
-	}
-	return true
-}
-
 // sweepLoop periodically drops expired nonces in small batches until Close.
 func (s *Store) sweepLoop() {
 	defer close(s.done)
@@ -431,11 +377,7 @@ func (s *Store) sweepLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			for more := true; more; {
-				s.nonceMu.Lock()
-				more = s.expireLocked(time.Now(), sweepBatch)
-				s.nonceMu.Unlock()
-			}
+			s.nonces.sweep()
 			s.rl.sweep()
 		}
 	}
@@ -451,26 +393,4 @@ func (s *Store) Close() error {
 		<-s.done
 	})
 	return nil
-}
-
-// nonceEntry is one nonce's expiry in the sweep heap.
-type nonceEntry struct {
-	nonce string
-	exp   time.Time
-}
-
-// nonceHeap is a min-heap of nonces by expiry, so that finding expired nonces
-// costs O(log n) each instead of a scan of all outstanding nonces.
-type nonceHeap []nonceEntry
-
-func (h nonceHeap) Len() int           { return len(h) }
-func (h nonceHeap) Less(i, j int) bool { return h[i].exp.Before(h[j].exp) }
-func (h nonceHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *nonceHeap) Push(x any)        { *h = append(*h, x.(nonceEntry)) }
-func (h *nonceHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nonceEntry{}
-	*h = old[:len(old)-1]
-	return e
 }

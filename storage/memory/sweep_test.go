@@ -5,38 +5,38 @@ import (
 	"time"
 )
 
-// TestNonceSweep checks that expired nonces leave both the map and the heap,
-// and that a stale heap entry never removes a nonce that was added again.
+// TestNonceSweep checks that expired used nonces leave both the map and the
+// heap, and that a stale heap entry never removes a nonce redeemed again
+// with a later expiry.
 func TestNonceSweep(t *testing.T) {
 	s := New()
 	defer s.Close()
 	ctx := t.Context()
+	soon := time.Now().Add(10 * time.Millisecond)
 	for _, n := range []string{"a", "b", "c", "again"} {
-		if err := s.AddNonce(ctx, n, 10*time.Millisecond); err != nil {
-			t.Fatal(err)
+		if ok, err := s.RedeemNonce(ctx, n, soon); err != nil || !ok {
+			t.Fatalf("RedeemNonce(%s) = %v, %v", n, ok, err)
 		}
 	}
-	if ok, _ := s.ConsumeNonce(ctx, "b"); !ok {
-		t.Fatal("fresh nonce refused")
+	if ok, _ := s.RedeemNonce(ctx, "b", soon); ok {
+		t.Fatal("used nonce redeemed again")
 	}
 	time.Sleep(20 * time.Millisecond)
-	if err := s.AddNonce(ctx, "again", time.Hour); err != nil {
-		t.Fatal(err)
+	if ok, _ := s.RedeemNonce(ctx, "again", time.Now().Add(time.Hour)); !ok {
+		t.Fatal("nonce whose mark expired was refused with a later expiry")
 	}
 
-	s.nonceMu.Lock()
-	for s.expireLocked(time.Now(), 1) {
+	n := &s.nonces
+	n.mu.Lock()
+	for n.expireLocked(time.Now(), 1) {
 	}
-	nonces, entries := len(s.nonces), len(s.expiry)
-	s.nonceMu.Unlock()
-	if nonces != 1 || entries != 1 {
-		t.Errorf("after sweep: %d nonces, %d heap entries; want 1 and 1", nonces, entries)
+	used, entries := len(n.used), len(n.expiry)
+	n.mu.Unlock()
+	if used != 1 || entries != 1 {
+		t.Errorf("after sweep: %d used nonces, %d heap entries; want 1 and 1", used, entries)
 	}
-	if ok, _ := s.ConsumeNonce(ctx, "again"); !ok {
-		t.Error("re-added nonce was swept with its old expiry")
-	}
-	if ok, _ := s.ConsumeNonce(ctx, "a"); ok {
-		t.Error("expired nonce accepted")
+	if ok, _ := s.RedeemNonce(ctx, "again", time.Now().Add(time.Hour)); ok {
+		t.Error("re-redeemed nonce was swept with its old expiry")
 	}
 }
 

@@ -220,8 +220,8 @@ func TestDownFailsFast(t *testing.T) {
 	srv.Stop()
 	for i := range 50 {
 		start := time.Now()
-		if _, err := s.ConsumeNonce(context.Background(), "n"); err == nil {
-			t.Fatal("ConsumeNonce succeeded with Redis down")
+		if _, err := s.RedeemNonce(context.Background(), "n", time.Now().Add(time.Minute)); err == nil {
+			t.Fatal("RedeemNonce succeeded with Redis down")
 		}
 		if d := time.Since(start); d > time.Second {
 			t.Fatalf("call %d took %v with Redis down", i, d)
@@ -281,13 +281,14 @@ func TestSentinel(t *testing.T) {
 	}
 	defer s.Close()
 	nonce := "sentinel-" + time.Now().Format("150405.000000000")
-	if err := s.AddNonce(ctx, nonce, time.Minute); err != nil {
-		t.Fatal(err)
+	exp := time.Now().Add(time.Minute)
+	if ok, err := s.RedeemNonce(ctx, nonce, exp); err != nil || !ok {
+		t.Fatalf("RedeemNonce through the sentinel: %v, %v", ok, err)
 	}
-	// The nonce is on the master itself.
+	// The used nonce is on the master itself.
 	direct := open(t, master.URL())
-	if ok, err := direct.ConsumeNonce(ctx, nonce); err != nil || !ok {
-		t.Fatalf("nonce written through the sentinel is not on the master: %v, %v", ok, err)
+	if ok, err := direct.RedeemNonce(ctx, nonce, exp); err != nil || ok {
+		t.Fatalf("nonce used through the sentinel is not marked on the master: %v, %v", ok, err)
 	}
 	if _, err := redis.New(ctx, "redis+sentinel://"+addr+"/0?sentinel_master=nosuchmaster"); err == nil {
 		t.Fatal("New succeeded for a master the sentinel does not know")

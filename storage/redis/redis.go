@@ -644,25 +644,3 @@ func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) e
 	c.Version = cc.Version
 	return nil
 }
-
-// AddNonce stores the nonce with ttl as its Redis expiry, so expired nonces
-// cost nothing to clean up. Redis keeps millisecond precision.
-func (s *Store) AddNonce(ctx context.Context, nonce string, ttl time.Duration) error {
-	if ttl <= 0 {
-		return fmt.Errorf("redis: add nonce: ttl %v is not positive", ttl)
-	}
-	if err := s.c.Set(ctx, nonceKey(nonce), 1, ttl).Err(); err != nil {
-		return fmt.Errorf("redis: add nonce: %w", err)
-	}
-	return nil
-}
-
-// ConsumeNonce deletes the nonce and reports whether it was there. DEL is
-// atomic, so across all instances exactly one caller sees true.
-func (s *Store) ConsumeNonce(ctx context.Context, nonce string) (bool, error) {
-	n, err := s.c.Del(ctx, nonceKey(nonce)).Result()
-	if err != nil {
-		return false, fmt.Errorf("redis: consume nonce: %w", err)
-	}
-	return n == 1, nil
-}

@@ -1,6 +1,7 @@
 package redis_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -47,13 +48,18 @@ func TestSharedAcrossInstances(t *testing.T) {
 	if err != nil || got.ID != acct.ID {
 		t.Fatalf("other instance: %v, %v", got, err)
 	}
-	if err := a.AddNonce(ctx, acct.ID, time.Minute); err != nil {
+	sa, err := a.NonceSecret(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.ConsumeNonce(ctx, acct.ID); err != nil || !ok {
-		t.Fatalf("nonce from the other instance: %v, %v", ok, err)
+	if sb, err := b.NonceSecret(ctx); err != nil || !bytes.Equal(sa, sb) {
+		t.Fatalf("the other instance's nonce secret: %x, %v; want %x", sb, err, sa)
 	}
-	if ok, _ := a.ConsumeNonce(ctx, acct.ID); ok {
+	exp := time.Now().Add(time.Minute)
+	if ok, err := b.RedeemNonce(ctx, acct.ID, exp); err != nil || !ok {
+		t.Fatalf("nonce on the other instance: %v, %v", ok, err)
+	}
+	if ok, _, _ := a.RedeemNonceGetAccount(ctx, acct.ID, exp, acct.ID); ok {
 		t.Fatal("nonce redeemed twice across instances")
 	}
 }
@@ -105,15 +111,21 @@ func TestOutage(t *testing.T) {
 	if err := s.Ping(ctx); err == nil {
 		t.Fatal("Ping succeeded with Redis down")
 	}
-	if _, err := s.ConsumeNonce(ctx, "n"); err == nil {
-		t.Fatal("ConsumeNonce succeeded with Redis down")
+	if _, err := s.RedeemNonce(ctx, "n", time.Now().Add(time.Minute)); err == nil {
+		t.Fatal("RedeemNonce succeeded with Redis down")
+	}
+	if _, _, err := s.RedeemNonceGetAccount(ctx, "n", time.Now().Add(time.Minute), "a"); err == nil {
+		t.Fatal("RedeemNonceGetAccount succeeded with Redis down")
+	}
+	if _, err := s.NonceSecret(ctx); err == nil {
+		t.Fatal("NonceSecret succeeded with Redis down")
 	}
 	srv.Restart()
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("Ping after restart: %v", err)
 	}
-	if err := s.AddNonce(ctx, "n", time.Minute); err != nil {
-		t.Fatalf("AddNonce after restart: %v", err)
+	if _, err := s.RedeemNonce(ctx, "n", time.Now().Add(time.Minute)); err != nil {
+		t.Fatalf("RedeemNonce after restart: %v", err)
 	}
 }
 

@@ -8,7 +8,6 @@ package storagetest
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -48,6 +47,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Certificate", testCertificate},
 		{"Nonce", testNonce},
 		{"NonceExpiry", testNonceExpiry},
+		{"NonceSecret", testNonceSecret},
+		{"NonceAccount", testNonceAccount},
 		{"Copies", testCopies},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"ConcurrentNonce", testConcurrentNonce},
@@ -79,47 +80,6 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			tc.fn(t, newStore(t))
 		})
 	}
-}
-
-// BenchNonce measures one AddNonce plus one ConsumeNonce, the storage work
-// every ACME POST costs, both from one goroutine and from GOMAXPROCS.
-func BenchNonce(b *testing.B, s storage.Store) {
-	ctx := context.Background()
-	prefix := newID(b, "bench")
-	b.Run("serial", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			n := prefix + strconv.Itoa(i)
-			i++
-			if err := s.AddNonce(ctx, n, time.Minute); err != nil {
-				b.Fatal(err)
-			}
-			if ok, err := s.ConsumeNonce(ctx, n); err != nil || !ok {
-				b.Fatalf("ConsumeNonce = %v, %v; want true", ok, err)
-			}
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		var mu sync.Mutex
-		worker := 0
-		b.RunParallel(func(pb *testing.PB) {
-			mu.Lock()
-			w := prefix + "p" + strconv.Itoa(worker) + "-"
-			worker++
-			mu.Unlock()
-			for i := 0; pb.Next(); i++ {
-				n := w + strconv.Itoa(i)
-				if err := s.AddNonce(ctx, n, time.Minute); err != nil {
-					b.Fatal(err)
-				}
-				if ok, err := s.ConsumeNonce(ctx, n); err != nil || !ok {
-					b.Fatalf("ConsumeNonce = %v, %v; want true", ok, err)
-				}
-			}
-		})
-	})
 }
 
 // newID returns a random id with a readable prefix, unique across runs.
@@ -609,38 +569,6 @@ func testCertificate(t *testing.T, s storage.Store) {
 	wantErr(t, "UpdateCertificate(missing)", s.UpdateCertificate(ctx, missing), storage.ErrNotFound)
 }
 
-func testNonce(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	n := newID(t, "nonce")
-	wantErr(t, "AddNonce", s.AddNonce(ctx, n, time.Minute), nil)
-	ok, err := s.ConsumeNonce(ctx, n)
-	if err != nil || !ok {
-		t.Fatalf("first ConsumeNonce = %v, %v; want true", ok, err)
-	}
-	ok, err = s.ConsumeNonce(ctx, n)
-	if err != nil || ok {
-		t.Fatalf("second ConsumeNonce = %v, %v; want false", ok, err)
-	}
-	ok, err = s.ConsumeNonce(ctx, newID(t, "never-issued"))
-	if err != nil || ok {
-		t.Fatalf("ConsumeNonce(never issued) = %v, %v; want false", ok, err)
-	}
-}
-
-func testNonceExpiry(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	early, late := newID(t, "nonce"), newID(t, "nonce")
-	wantErr(t, "AddNonce", s.AddNonce(ctx, early, NonceTTLShort), nil)
-	wantErr(t, "AddNonce", s.AddNonce(ctx, late, NonceTTLShort), nil)
-	if ok, err := s.ConsumeNonce(ctx, early); err != nil || !ok {
-		t.Fatalf("ConsumeNonce before expiry = %v, %v; want true", ok, err)
-	}
-	time.Sleep(NonceTTLShort + 500*time.Millisecond)
-	if ok, err := s.ConsumeNonce(ctx, late); err != nil || ok {
-		t.Fatalf("ConsumeNonce after expiry = %v, %v; want false", ok, err)
-	}
-}
-
 // testCopies checks that neither the record passed in nor one handed out
 // aliases the stored state: callers edit their copies freely.
 func testCopies(t *testing.T, s storage.Store) {
@@ -746,31 +674,6 @@ func testConcurrentUpdate(t *testing.T, s storage.Store) {
 	got, _ := s.GetOrder(ctx, o.ID)
 	if got.Version != 2 || got.Brand != "brand-"+strconv.Itoa(winner) {
 		t.Errorf("stored order: version %d brand %q; want 2 and the winner's brand-%d", got.Version, got.Brand, winner)
-	}
-}
-
-func testConcurrentNonce(t *testing.T, s storage.Store) {
-	ctx := t.Context()
-	n := newID(t, "nonce")
-	wantErr(t, "AddNonce", s.AddNonce(ctx, n, time.Minute), nil)
-	var mu sync.Mutex
-	trues := 0
-	errs := race(func(int) error {
-		ok, err := s.ConsumeNonce(ctx, n)
-		if ok {
-			mu.Lock()
-			trues++
-			mu.Unlock()
-		}
-		return err
-	})
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("racer %d: %v", i, err)
-		}
-	}
-	if trues != 1 {
-		t.Fatalf("%d of %d concurrent ConsumeNonce calls got true, want exactly 1", trues, racers)
 	}
 }
 

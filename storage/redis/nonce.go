@@ -1,0 +1,116 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/acmegw/acmegw/storage"
+)
+
+// nonceSecretKey holds the secret that authenticates nonces, shared by every
+// instance on this Redis. It never expires: replacing it voids every
+// outstanding nonce.
+const nonceSecretKey = keyPrefix + "{nonce-secret}"
+
+// nonceSecretSize is the length of a new nonce secret.
+const nonceSecretSize = 32
+
+// NonceSecret returns the shared nonce secret, creating it if Redis has none:
+// SET NX of a fresh random secret, then GET, pipelined in one round trip, so
+// that instances starting together all end up with the first one written.
+func (s *Store) NonceSecret(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, nonceSecretSize)
+	rand.Read(fresh) // never fails; it crashes the program if it must
+	var get *goredis.StringCmd
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.SetNX(ctx, nonceSecretKey, fresh, 0)
+		get = p.Get(ctx, nonceSecretKey)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: nonce secret: %w", err)
+	}
+	b, err := get.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("redis: nonce secret: %w", err)
+	}
+	if len(b) < nonceSecretSize {
+		return nil, fmt.Errorf("redis: nonce secret at %s is %d bytes, want %d", nonceSecretKey, len(b), nonceSecretSize)
+	}
+	return b, nil
+}
+
+// RedeemNonce marks the nonce used with SET NX, which expires with the nonce
+// so that used nonces cost nothing to clean up. SET NX is atomic, so across
+// all instances exactly one caller sees true.
+func (s *Store) RedeemNonce(ctx context.Context, nonce string, expires time.Time) (bool, error) {
+	ttl, ok := markTTL(expires)
+	if !ok {
+		return false, nil
+	}
+	set, err := s.c.SetNX(ctx, nonceKey(nonce), 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redis: redeem nonce: %w", err)
+	}
+	return set, nil
+}
+
+// RedeemNonceGetAccount pipelines RedeemNonce's SET NX with the account's
+// GET: the two keys live in different cluster slots, so a pipeline (not a
+// transaction or a script) is what keeps this one round trip everywhere.
+// A nonce already used makes the account read moot, so it is not decoded.
+func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string) (bool, *storage.Account, error) {
+	ttl, ok := markTTL(expires)
+	if !ok {
+		return false, nil, nil
+	}
+	var (
+		set *goredis.BoolCmd
+		get *goredis.StringCmd
+	)
+	// Pipelined's own error repeats the first failed command's, which may
+	// be the GET's goredis.Nil; each command is checked on its own below.
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		set = p.SetNX(ctx, nonceKey(nonce), 1, ttl)
+		get = p.Get(ctx, accountKey(accountID))
+		return nil
+	})
+	redeemed, err := set.Result()
+	if err != nil {
+		return false, nil, fmt.Errorf("redis: redeem nonce: %w", err)
+	}
+	if !redeemed {
+		return false, nil, nil
+	}
+	what := "account " + strconv.Quote(accountID)
+	b, err := get.Bytes()
+	if errors.Is(err, goredis.Nil) {
+		return true, nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	}
+	if err != nil {
+		return true, nil, fmt.Errorf("redis: get %s: %w", what, err)
+	}
+	a := new(storage.Account)
+	if err := json.Unmarshal(b, a); err != nil {
+		return true, nil, fmt.Errorf("redis: decode %s: %w", what, err)
+	}
+	return true, a, nil
+}
+
+// markTTL is how long a used nonce's mark must live: until expires, rounded
+// up to Redis's millisecond precision so the mark never goes first. It
+// reports false for a nonce already expired, which is never marked.
+func markTTL(expires time.Time) (time.Duration, bool) {
+	d := time.Until(expires)
+	if d <= 0 {
+		return 0, false
+	}
+	return (d + time.Millisecond - 1).Truncate(time.Millisecond), true
+}
