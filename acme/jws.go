@@ -139,15 +139,15 @@ func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) 
 		if kidErr != nil {
 			return nil, kidErr
 		}
-		var key jose.JSONWebKey
-		if err := key.UnmarshalJSON(acct.KeyJWK); err != nil {
-			return nil, serverInternal("stored account key unreadable: %v", err)
+		key, kerr := s.accountKey(acct)
+		if kerr != nil {
+			return nil, serverInternal("stored account key unreadable: %v", kerr)
 		}
 		if p := checkAlgMatchesKey(key.Key, sig.Algorithm); p != nil {
 			return nil, p
 		}
 		req.account = acct
-		req.payload, err = jws.Verify(&key)
+		req.payload, err = jws.Verify(key)
 	default:
 		return nil, malformed("JWS protected header has neither \"jwk\" nor \"kid\"")
 	}

@@ -117,8 +117,9 @@ type Server struct {
 	// jobs tracks issuance job goroutines and their metrics (jobs.go).
 	jobs jobState
 
-	// nonces holds the nonce secret (nonce.go).
+	// nonces holds the nonce secret (nonce.go); keys caches parsed account keys (keycache.go).
 	nonces nonceState
+	keys   keyCache
 }
 
 // New returns a Server for cfg; cfg.Store, cfg.Validator and cfg.Router are required.
