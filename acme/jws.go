@@ -195,16 +195,17 @@ type protectedHeader struct {
 // parseJWS accepts only the flattened JSON serialization with one signature,
 // as RFC 8555 §6.2 requires, and checks the protected header before go-jose
 // parses it, so each mistake gets its own message.
+//
+// The body's JSON is read once, here, and go-jose is handed exactly the
+// parts that were checked (as a compact serialization) instead of the body
+// to read again: besides the second decode, two readings could disagree (a
+// "Protected" member next to "protected" was one JSON decoder's protected
+// header and the other's unknown member), letting an unsigned header's
+// nonce and url stand in for the signed ones.
 func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
 	var hdr protectedHeader
-	var flat struct {
-		Protected  string          `json:"protected"`
-		Payload    *string         `json:"payload"`
-		Signature  string          `json:"signature"`
-		Signatures json.RawMessage `json:"signatures"`
-		Header     json.RawMessage `json:"header"`
-	}
-	if err := json.Unmarshal(body, &flat); err != nil {
+	flat, err := decodeFlatJWS(body)
+	if err != nil {
 		return nil, hdr, malformed("request body is not a JSON Web Signature in flattened JSON form: %v", err)
 	}
 	if flat.Signatures != nil {
@@ -241,14 +242,131 @@ func parseJWS(body []byte) (*jose.JSONWebSignature, protectedHeader, *Problem) {
 	if ph.URL == "" {
 		return nil, hdr, malformed("JWS protected header has no \"url\"")
 	}
-	jws, err := jose.ParseSigned(string(body), allowedAlgs)
+	// A "." in a part makes more than three parts, which go-jose refuses.
+	jws, err := jose.ParseSignedCompact(flat.Protected+"."+*flat.Payload+"."+flat.Signature, allowedAlgs)
 	if err != nil {
 		return nil, hdr, malformed("parsing JWS: %v", err)
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, hdr, malformed("JWS must have exactly one signature")
 	}
+	// encoding/json above matches member names case-insensitively and lets
+	// the last duplicate win; go-jose matches exactly and refuses
+	// duplicates. Only a header they read alike is one whose checked alg,
+	// nonce and url are the ones go-jose verifies.
+	got := jws.Signatures[0].Protected
+	if url, _ := got.ExtraHeaders["url"].(string); string(got.Algorithm) != ph.Alg || got.Nonce != ph.Nonce || url != ph.URL {
+		return nil, hdr, malformed("JWS protected header has \"alg\", \"nonce\" or \"url\" twice or in another case")
+	}
 	return jws, hdr, nil
+}
+
+// flatJWS is the members of a flattened JSON JWS that parseJWS looks at.
+type flatJWS struct {
+	Protected string  `json:"protected"`
+	Payload   *string `json:"payload"`
+	Signature string  `json:"signature"`
+	// Present whatever their value (null decodes to "null"): both are refused.
+	Signatures json.RawMessage `json:"signatures"`
+	Header     json.RawMessage `json:"header"`
+}
+
+// flatMembers are the member names flatJWS decodes.
+var flatMembers = []string{"protected", "payload", "signature", "signatures", "header"}
+
+// decodeFlatJWS reads the members of a flattened JWS body. encoding/json
+// matches member names case-insensitively and lets the last of duplicates
+// win, where go-jose's decoder matches exactly and refuses duplicates; a
+// body on which the two could differ (a duplicate member, or another
+// spelling of a name above) is refused.
+func decodeFlatJWS(body []byte) (flatJWS, error) {
+	var f flatJWS
+	if err := json.Unmarshal(body, &f); err != nil {
+		return f, err
+	}
+	var seen [8][]byte // a JWS has 3 members; more is rare, and checked beyond 8 too
+	n := 0
+	var err error
+	topLevelNames(body, func(name []byte) bool {
+		for _, m := range flatMembers {
+			// EqualFold is the match encoding/json makes ("ſignature" too).
+			if string(name) != m && strings.EqualFold(string(name), m) {
+				err = fmt.Errorf("member %q: member names are case-sensitive", name)
+				return false
+			}
+		}
+		for _, s := range seen[:min(n, len(seen))] {
+			if string(s) == string(name) {
+				err = fmt.Errorf("duplicate member %q", name)
+				return false
+			}
+		}
+		if n < len(seen) {
+			seen[n] = name
+		}
+		n++
+		return true
+	})
+	if err == nil && n > len(seen) {
+		err = checkDuplicateNames(body)
+	}
+	return f, err
+}
+
+// checkDuplicateNames is decodeFlatJWS's duplicate check for objects with
+// many members.
+func checkDuplicateNames(body []byte) error {
+	names := map[string]bool{}
+	var err error
+	topLevelNames(body, func(name []byte) bool {
+		if names[string(name)] {
+			err = fmt.Errorf("duplicate member %q", name)
+			return false
+		}
+		names[string(name)] = true
+		return true
+	})
+	return err
+}
+
+// topLevelNames calls f with each member name of the JSON object in b, in
+// order, until f returns false. b must be valid JSON (json.Unmarshal
+// accepted it), which keeps the scan simple: depth and string state are all
+// it tracks. A name with escapes is passed unescaped.
+func topLevelNames(b []byte, f func(name []byte) bool) {
+	depth, wantName := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{', '[':
+			depth++
+			wantName = depth == 1 && c == '{'
+		case '}', ']':
+			depth--
+		case ',':
+			wantName = depth == 1
+		case '"':
+			start, escaped := i, false
+			for i++; b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					escaped = true
+					i++ // the escaped byte, a quote or backslash included
+				}
+			}
+			if !wantName {
+				continue
+			}
+			wantName = false
+			name := b[start+1 : i]
+			if escaped {
+				var s string
+				_ = json.Unmarshal(b[start:i+1], &s) // valid: the body was
+				name = []byte(s)
+			}
+			if !f(name) {
+				return
+			}
+		}
+	}
 }
 
 func isJOSEJSON(contentType string) bool {
