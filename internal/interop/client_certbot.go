@@ -66,7 +66,9 @@ func certbotDriver() *Driver {
 			s2 := s.WithEAB(c)
 			cb := newCertbot(c, s2)
 			name := c.Domain()
-			args := append([]string{"certonly", "--eab-kid", s2.EAB.KID, "--eab-hmac-key", s2.EAB.HMAC}, cb.register()...)
+			// "--flag=value": a base64url key may start with "-", which certbot
+			// would take for an option.
+			args := append([]string{"certonly", "--eab-kid=" + s2.EAB.KID, "--eab-hmac-key=" + s2.EAB.HMAC}, cb.register()...)
 			cb.must(c, append(append(args, cb.standalone()...), "-d", name)...)
 			CheckIssued(c, s2, readChain(c, cb.live(name, "fullchain.pem")), name)
 		},

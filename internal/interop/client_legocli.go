@@ -70,7 +70,7 @@ func legoCLIDriver(bin string) *Driver {
 			s2 := s.WithEAB(c)
 			l := newLegoCLI(c, s2, bin)
 			name := c.Domain()
-			global := append(l.httpFlags(c), "--eab", "--kid", s2.EAB.KID, "--hmac", s2.EAB.HMAC)
+			global := append(l.httpFlags(c), "--eab", "--kid="+s2.EAB.KID, "--hmac="+s2.EAB.HMAC)
 			l.must(c, append(global, domainFlags(name)...), "run")
 			CheckIssued(c, s2, readChain(c, l.certFile(name, ".crt")), name)
 		},
