@@ -124,12 +124,20 @@ func (s *Server) nonceKey(r *http.Request, fresh bool) (*nonceKey, error) {
 	usable := func(k *nonceKey) bool {
 		return k != nil && (!fresh || time.Since(monoStart)-time.Duration(k.checked.Load()) < nonceSecretRecheck)
 	}
-	if k := s.nonces.key.Load(); usable(k) {
+	k := s.nonces.key.Load()
+	if usable(k) {
 		return k, nil
 	}
-	s.nonces.mu.Lock()
+	if k == nil {
+		s.nonces.mu.Lock()
+	} else if !s.nonces.mu.TryLock() {
+		// Another request is asking the store: rather than queue behind
+		// it (in an outage each lookup waits out its timeout), go on with
+		// the key that lookup is confirming.
+		return k, nil
+	}
 	defer s.nonces.mu.Unlock()
-	k := s.nonces.key.Load()
+	k = s.nonces.key.Load()
 	if usable(k) { // another request looked it up meanwhile
 		return k, nil
 	}

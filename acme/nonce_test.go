@@ -25,9 +25,18 @@ type countingStore struct {
 	mu        sync.Mutex
 	secret    []byte // replaces the store's own when set
 	secretErr error
+	block     chan struct{} // NonceSecret waits for it to close, when set,
+	entered   chan struct{} // after a send on entered
 }
 
 func (c *countingStore) NonceSecret(ctx context.Context) ([]byte, error) {
+	c.mu.Lock()
+	block, entered := c.block, c.entered
+	c.mu.Unlock()
+	if block != nil {
+		entered <- struct{}{}
+		<-block
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.secretErr != nil {
@@ -227,5 +236,39 @@ func TestNonceSecretLoadedOnce(t *testing.T) {
 		if got := redeemTest(s, n); got != "" {
 			t.Fatalf("nonce %q from a concurrent first request: %q", n, got)
 		}
+	}
+}
+
+// TestNonceSecretLookupNotQueued checks that while one request asks a slow
+// store for the secret, others with a key go on instead of queueing behind
+// it, and that the first lookup, which has no key yet, does wait.
+func TestNonceSecretLookupNotQueued(t *testing.T) {
+	t.Parallel()
+	st := &countingStore{Store: memory.New()}
+	s := newNonceServer(t, st, 0)
+	n := issueTest(t, s)
+
+	block, entered := make(chan struct{}), make(chan struct{})
+	st.mu.Lock()
+	st.block, st.entered = block, entered
+	st.mu.Unlock()
+	s.nonces.key.Load().checked.Add(-int64(2 * nonceSecretRecheck))
+	slow := make(chan string)
+	m := issueTest(t, s)
+	go func() { slow <- redeemTest(s, m) }()
+	<-entered // the slow lookup holds the lock
+	done := make(chan string)
+	go func() { done <- redeemTest(s, n) }()
+	select {
+	case got := <-done:
+		if got != "" {
+			t.Errorf("nonce redeemed during a slow lookup: %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a redemption queued behind a slow secret lookup")
+	}
+	close(block)
+	if got := <-slow; got != "" {
+		t.Errorf("nonce redeemed by the slow lookup: %q", got)
 	}
 }
