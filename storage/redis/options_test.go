@@ -41,6 +41,15 @@ func TestParseURLSimple(t *testing.T) {
 				if o.Network != "tcp" || o.Addr != "127.0.0.1:6379" || o.DB != 0 || o.TLSConfig != nil {
 					t.Errorf("network %q addr %q db %d tls %v", o.Network, o.Addr, o.DB, o.TLSConfig)
 				}
+				if o.Protocol != redis.DefaultProtocol {
+					t.Errorf("protocol %d, want acmegw's default %d", o.Protocol, redis.DefaultProtocol)
+				}
+			}},
+		{url: "redis://127.0.0.1:6379/0?protocol=3", want: acmegwDefaults, effective: acmegwDefaults,
+			check: func(t *testing.T, o *goredis.Options) {
+				if o.Protocol != 3 {
+					t.Errorf("protocol %d, want the URL's 3", o.Protocol)
+				}
 			}},
 		{url: "redis://u:p@h:1/3?dial_timeout=5s&read_timeout=3&write_timeout=500ms&pool_timeout=4s&max_retries=2&dialer_retries=4&dialer_retry_timeout=50ms&pool_size=7&min_idle_conns=2&max_idle_conns=5&client_name=gw",
 			want:      timeouts{Dial: 5 * time.Second, Read: 3 * time.Second, Write: 500 * time.Millisecond, Pool: 4 * time.Second, DialerRetries: 4, MaxRetries: 2},
