@@ -28,6 +28,9 @@ type Config struct {
 	ValidationTimeout      Duration `yaml:"validation_timeout"`
 	LogLevel               string   `yaml:"log_level"`
 	LogFormat              string   `yaml:"log_format"`
+	// DebugListen, when set, serves Go's pprof profiles (net/http/pprof) on
+	// a plain-HTTP listener of its own; keep it on loopback.
+	DebugListen string `yaml:"debug_listen"`
 	TermsOfService         string   `yaml:"terms_of_service"`
 	Website                string   `yaml:"website"`
 	CAAIdentities          []string `yaml:"caa_identities"`
@@ -170,6 +173,7 @@ var options = []option{
 	}},
 	{"log-level", "ACMEGW_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"log-format", "ACMEGW_LOG_FORMAT", "text or json", func(c *Config, v string) error { c.LogFormat = v; return nil }},
+	{"debug-listen", "ACMEGW_DEBUG_LISTEN", "HOST:PORT serving /debug/pprof/ over plain HTTP (default: off; keep it on loopback)", func(c *Config, v string) error { c.DebugListen = v; return nil }},
 }
 
 func intSetter(field func(*Config) *int) func(*Config, string) error {

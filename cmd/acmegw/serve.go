@@ -112,6 +112,13 @@ func serve(args []string) error {
 	go func() { errc <- httpSrv.ServeTLS(ln, "", "") }()
 	stopAdmin := serveAdmin(ctx, cfg.DataDir, store, log)
 	defer stopAdmin()
+	if cfg.DebugListen != "" {
+		stopDebug, err := serveDebug(cfg.DebugListen, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
 
 	dirURL := cfg.BaseURL
 	if dirURL == "" {
