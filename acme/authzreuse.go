@@ -22,20 +22,35 @@ func authzReuseKey(accountID string, id storage.Identifier, wildcard bool) strin
 	return "authz|" + accountID + "|" + id.Type + ":" + w + id.Value
 }
 
+// splitWildcard separates a newOrder identifier ("*." included) into the
+// authorization's identifier and whether it is a wildcard.
+func splitWildcard(id storage.Identifier) (storage.Identifier, bool) {
+	if id.Type == "dns" && len(id.Value) > 2 && id.Value[:2] == "*." {
+		id.Value = id.Value[2:]
+		return id, true
+	}
+	return id, false
+}
+
+// authzReuseKeyFor is authzReuseKey for a newOrder identifier.
+func authzReuseKeyFor(accountID string, id storage.Identifier) string {
+	base, wildcard := splitWildcard(id)
+	return authzReuseKey(accountID, base, wildcard)
+}
+
 // reusableAuthz returns the account's valid authorization for the
 // identifier (as sent in newOrder, "*." included), or nil. Reuse spares
 // clients a new validation within the validity the CA/Browser Forum allows
 // (AuthzValidity never exceeds it); an unreadable index only costs a new
 // validation.
-func (s *Server) reusableAuthz(ctx context.Context, accountID string, id storage.Identifier) *storage.Authorization {
-	base, wildcard := id, false
-	if id.Type == "dns" && len(id.Value) > 2 && id.Value[:2] == "*." {
-		base.Value, wildcard = id.Value[2:], true
-	}
-	authzID, err := s.store.GetOrderKey(ctx, authzReuseKey(accountID, base, wildcard))
-	if err != nil {
+//
+// authzID is what the order index holds under the identifier's
+// reuseKeyFor, "" for nothing.
+func (s *Server) reusableAuthz(ctx context.Context, accountID string, id storage.Identifier, authzID string) *storage.Authorization {
+	if authzID == "" {
 		return nil
 	}
+	base, wildcard := splitWildcard(id)
 	a, err := s.store.GetAuthorization(ctx, authzID)
 	if err != nil || a.AccountID != accountID || a.Identifier != base || a.Wildcard != wildcard {
 		return nil

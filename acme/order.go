@@ -128,8 +128,19 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		}
 	}
 	reuseKey := orderReuseKey(req.account.ID, profile.Name, ids, notBefore, notAfter)
+	// One round trip looks up both kinds of reuse: the earlier order for
+	// this very request, and each identifier's valid authorization.
+	lookup := make([]string, 0, len(ids)+1)
+	for _, id := range ids {
+		lookup = append(lookup, authzReuseKeyFor(req.account.ID, id))
+	}
+	lookup = append(lookup, reuseKey)
+	found, err := s.store.GetOrderKeys(r.Context(), lookup)
+	if err != nil {
+		return storeProblem("looking up earlier orders", err)
+	}
 	if in.Replaces == "" {
-		earlier, p := s.reusableOrder(r.Context(), req.account, reuseKey)
+		earlier, p := s.reusableOrder(r.Context(), req.account, found[len(ids)])
 		if p != nil {
 			return p
 		}
@@ -163,8 +174,8 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 		NeedsReview: needsReview,
 	}
 	var authzs []*storage.Authorization
-	for _, id := range ids {
-		if reused := s.reusableAuthz(r.Context(), req.account.ID, id); reused != nil {
+	for i, id := range ids {
+		if reused := s.reusableAuthz(r.Context(), req.account.ID, id, found[i]); reused != nil {
 			order.AuthzIDs = append(order.AuthzIDs, reused.ID)
 			continue
 		}
@@ -187,12 +198,8 @@ func (s *Server) handleNewOrder(w http.ResponseWriter, r *http.Request, req *req
 			}
 		}()
 	}
-	if err := s.store.CreateOrder(r.Context(), order, authzs); err != nil {
+	if err := s.store.CreateOrderIndexed(r.Context(), order, authzs, reuseKey, orderReuseTTL); err != nil {
 		return storeProblem("creating order", err)
-	}
-	if err := s.store.SetOrderKey(r.Context(), reuseKey, order.ID, orderReuseTTL); err != nil {
-		// Only reuse is lost; the order itself stands.
-		logFrom(r).Warn("indexing order for reuse", "err", err)
 	}
 	logWith(r, "order", order.ID)
 	s.metrics.orders.WithLabelValues(storage.StatusPending, order.Brand).Inc()

@@ -37,16 +37,12 @@ func orderReuseKey(accountID, profile string, ids []storage.Identifier, notBefor
 // processing (a brand review may take days), or valid with a certificate
 // that is neither expired nor revoked. A client that gave up waiting and
 // runs again thus finds the order, and its certificate, it started before.
-func (s *Server) reusableOrder(ctx context.Context, acct *storage.Account, key string) (*storage.Order, *Problem) {
-	id, err := s.store.GetOrderKey(ctx, key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, storeProblem("looking up earlier orders", err)
-	}
+//
+// id is what the order index holds under the request's orderReuseKey: ""
+// when nothing is there, or endOrderReuse found the certificate delivered.
+func (s *Server) reusableOrder(ctx context.Context, acct *storage.Account, id string) (*storage.Order, *Problem) {
 	if id == "" {
-		return nil, nil // endOrderReuse: the certificate was delivered
+		return nil, nil
 	}
 	o, err := s.store.GetOrder(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != acct.ID) {

@@ -45,6 +45,10 @@ type OrderIndex interface {
 	SetOrderKey(ctx context.Context, key, orderID string, ttl time.Duration) error
 	// GetOrderKey returns the order id at key, or ErrNotFound.
 	GetOrderKey(ctx context.Context, key string) (string, error)
+	// GetOrderKeys returns the order id at each key, "" where there is
+	// none, in one round trip: newOrder looks up its order and every
+	// authorization to reuse at once.
+	GetOrderKeys(ctx context.Context, keys []string) ([]string, error)
 	// SwapOrderKey points key at orderID until ttl passes, but only if it
 	// points at old now (atomically): it reports whether it did.
 	SwapOrderKey(ctx context.Context, key, old, orderID string, ttl time.Duration) (bool, error)

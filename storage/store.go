@@ -300,6 +300,9 @@ type Store interface {
 
 	// CreateOrder stores an order and its new authorizations in one step.
 	CreateOrder(ctx context.Context, o *Order, authzs []*Authorization) error
+	// CreateOrderIndexed is CreateOrder that also points the OrderIndex key
+	// at the new order until ttl passes, in the same round trip.
+	CreateOrderIndexed(ctx context.Context, o *Order, authzs []*Authorization, key string, ttl time.Duration) error
 	GetOrder(ctx context.Context, id string) (*Order, error)
 	UpdateOrder(ctx context.Context, o *Order) error
 	// ListOrders returns the ids of an account's orders, oldest first,

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -110,6 +111,19 @@ func (s *Store) GetOrderKey(ctx context.Context, key string) (string, error) {
 		return "", fmt.Errorf("memory: order key: %w", storage.ErrNotFound)
 	}
 	return e.orderID, nil
+}
+
+// GetOrderKeys returns the order id at each key, "" where there is none.
+func (s *Store) GetOrderKeys(ctx context.Context, keys []string) ([]string, error) {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		id, err := s.GetOrderKey(ctx, k)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	return ids, nil
 }
 
 // SwapOrderKey points key at orderID until ttl passes if it points at old now.

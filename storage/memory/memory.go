@@ -152,6 +152,17 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 // CreateOrder stores copies of the order and its new authorizations at
 // version 1 (setting their Version fields to 1) and appends the order to its
 // account's list. Nothing is stored if any id is taken (ErrExists).
+// CreateOrderIndexed is CreateOrder, then SetOrderKey(key, o.ID, ttl).
+func (s *Store) CreateOrderIndexed(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, key string, ttl time.Duration) error {
+	if key == "" || ttl <= 0 {
+		return fmt.Errorf("memory: create order: index key %q with ttl %v", key, ttl)
+	}
+	if err := s.CreateOrder(ctx, o, authzs); err != nil {
+		return err
+	}
+	return s.SetOrderKey(ctx, key, o.ID, ttl)
+}
+
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
 	if o == nil || o.ID == "" {
 		return errors.New("memory: create order: id is required")

@@ -95,6 +95,30 @@ func (s *Store) GetOrderKey(ctx context.Context, key string) (string, error) {
 	return id, nil
 }
 
+// GetOrderKeys returns the order id at each key, "" where there is none,
+// in one round trip (a pipeline: the keys live in different slots).
+func (s *Store) GetOrderKeys(ctx context.Context, keys []string) ([]string, error) {
+	cmds := make([]*goredis.StringCmd, len(keys))
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.Get(ctx, orderIndexKey(k))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("redis: order keys: %w", err)
+	}
+	ids := make([]string, len(keys))
+	for i, c := range cmds {
+		id, err := c.Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return nil, fmt.Errorf("redis: order key: %w", err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
 // swapOrderKeyScript sets KEYS[1] to ARGV[2] with expiry ARGV[3] (ms) if it
 // holds ARGV[1] now; returns 1 if it did.
 var swapOrderKeyScript = goredis.NewScript(`

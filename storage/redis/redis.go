@@ -401,6 +401,21 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 // see some of the new records before the rest, which is harmless because
 // nothing refers to them until CreateOrder returns.
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
+	return s.createOrder(ctx, o, authzs, "", 0)
+}
+
+// CreateOrderIndexed is CreateOrder that also points the order-index key
+// at the new order until ttl passes, in the same round trip. Should the
+// order's id turn out taken, the index entry stays: entries are hints
+// that readers check against the order.
+func (s *Store) CreateOrderIndexed(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, key string, ttl time.Duration) error {
+	if key == "" || ttl <= 0 {
+		return fmt.Errorf("redis: create order: index key %q with ttl %v", key, ttl)
+	}
+	return s.createOrder(ctx, o, authzs, key, ttl)
+}
+
+func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, indexKey string, ttl time.Duration) error {
 	if o == nil || o.ID == "" {
 		return errors.New("redis: create order: id is required")
 	}
@@ -434,6 +449,9 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 			cmds[i] = p.SetNX(ctx, k, vals[i], 0)
 		}
 		p.RPush(ctx, listKey, o.ID)
+		if indexKey != "" {
+			p.Set(ctx, orderIndexKey(indexKey), o.ID, ttl)
+		}
 		return nil
 	})
 	if err != nil {

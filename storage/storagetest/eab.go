@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,5 +107,54 @@ func testOrderKey(t *testing.T, s storage.Store) {
 	// The swap's ttl replaced the entry's: it is gone by now too.
 	if _, err := s.GetOrderKey(ctx, key); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("swapped key past its ttl: %v, want ErrNotFound", err)
+	}
+}
+
+func testOrderKeysBatch(t *testing.T, s storage.Store) {
+	ctx := context.Background()
+	base := fmt.Sprintf("acct-%d|", rand.Int64())
+	if err := s.SetOrderKey(ctx, base+"a", "order-a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOrderKey(ctx, base+"ended", "", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := s.GetOrderKeys(ctx, []string{base + "unset", base + "a", base + "ended", base + "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"", "order-a", "", "order-a"}; !slices.Equal(ids, want) {
+		t.Fatalf("GetOrderKeys = %q, want %q", ids, want)
+	}
+	if ids, err := s.GetOrderKeys(ctx, nil); err != nil || len(ids) != 0 {
+		t.Fatalf("GetOrderKeys of nothing = %q, %v", ids, err)
+	}
+
+	// CreateOrderIndexed stores the order and points the key at it.
+	o, authzs := newOrder(t, newID(t, "acct"), "indexed.example")
+	if err := s.CreateOrderIndexed(ctx, o, authzs, base+"indexed", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if o.Version != 1 || authzs[0].Version != 1 {
+		t.Fatalf("versions after CreateOrderIndexed: order %d, authz %d; want 1", o.Version, authzs[0].Version)
+	}
+	if got, err := s.GetOrder(ctx, o.ID); err != nil || got.ID != o.ID {
+		t.Fatalf("GetOrder after CreateOrderIndexed = %v, %v", got, err)
+	}
+	if id, err := s.GetOrderKey(ctx, base+"indexed"); err != nil || id != o.ID {
+		t.Fatalf("index after CreateOrderIndexed = %q, %v; want %q", id, err, o.ID)
+	}
+	// The same id again is refused like CreateOrder's.
+	again, againAuthzs := newOrder(t, o.AccountID, "other.example")
+	again.ID = o.ID
+	if err := s.CreateOrderIndexed(ctx, again, againAuthzs, base+"again", time.Hour); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("CreateOrderIndexed with a taken id: %v, want ErrExists", err)
+	}
+	if err := s.CreateOrderIndexed(ctx, again, againAuthzs, "", time.Hour); err == nil {
+		t.Fatal("CreateOrderIndexed without a key succeeded")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if _, err := s.GetOrderKey(ctx, base+"indexed"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("index past its ttl: %v, want ErrNotFound", err)
 	}
 }

@@ -65,6 +65,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"RateLimitRenewal", testRateLimitRenewal},
 		{"EABKey", testEABKey},
 		{"OrderKey", testOrderKey},
+		{"OrderKeysBatch", testOrderKeysBatch},
 		{"JobEnqueue", testJobEnqueue},
 		{"JobClaimOrder", testJobClaimOrder},
 		{"JobLease", testJobLease},
