@@ -53,10 +53,18 @@ func certSetKey(k string) string        { return keyPrefix + "{certset:" + k + "
 // casScript replaces a JSON record if its stored version is ARGV[1].
 // It returns -1 when the key is missing, 0 on a version mismatch and 1 after
 // writing ARGV[2]. KEEPTTL leaves any expiry set on the record alone.
+//
+// The version is read off the record's end: Version is the last field of
+// every record type, and encoding/json writes fields in order, so a record
+// ends with "version":N}. (Inside a JSON string every quote is escaped,
+// so the pattern cannot match there.) Only a record that does not end so
+// is decoded whole, which costs Redis far more CPU.
 var casScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
-if tonumber(cjson.decode(cur)['version']) ~= tonumber(ARGV[1]) then return 0 end
+local v = string.match(cur, '"version":(%d+)}$')
+if not v then v = cjson.decode(cur)['version'] end
+if tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 `)

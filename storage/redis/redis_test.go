@@ -144,3 +144,43 @@ func BenchmarkNonce(b *testing.B) {
 	s := open(b, testredis.Start(b))
 	storagetest.BenchNonce(b, s)
 }
+
+// TestCASRecordNotEndingInVersion checks the compare-and-swap on a record
+// whose JSON does not end with its version (written by hand, or by a
+// future field order): the script falls back to decoding it whole.
+func TestCASRecordNotEndingInVersion(t *testing.T) {
+	url := testredis.Start(t)
+	s := open(t, url)
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opt)
+	defer raw.Close()
+	ctx := t.Context()
+	const rec = `{"version":3,"id":"hand","accountID":"acct","status":"pending","identifiers":[],"authzIDs":[],"expires":"2030-01-01T00:00:00Z","createdAt":"2026-01-01T00:00:00Z"}`
+	if err := raw.Set(ctx, "acmegw:{order:hand}", rec, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := s.GetOrder(ctx, "hand")
+	if err != nil || o.Version != 3 {
+		t.Fatalf("GetOrder = %+v, %v", o, err)
+	}
+	stale := *o
+	stale.Version = 2
+	if err := s.UpdateOrder(ctx, &stale); !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("update from version 2: %v, want ErrConflict", err)
+	}
+	o.Status = storage.StatusInvalid
+	if err := s.UpdateOrder(ctx, o); err != nil || o.Version != 4 {
+		t.Fatalf("update from version 3: %v (version %d)", err, o.Version)
+	}
+	// Written by the store, the record ends with its version again.
+	got, err := raw.Get(ctx, "acmegw:{order:hand}").Result()
+	if err != nil || !bytes.HasSuffix([]byte(got), []byte(`"version":4}`)) {
+		t.Fatalf("stored record %q, %v", got, err)
+	}
+	if err := s.UpdateOrder(ctx, o); err != nil || o.Version != 5 {
+		t.Fatalf("second update: %v (version %d)", err, o.Version)
+	}
+}
