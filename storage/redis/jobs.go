@@ -91,10 +91,13 @@ return false
 // updateJobScript replaces the job KEYS[1] if its version is ARGV[1] and
 // re-scores it in the due (KEYS[2]) and created (KEYS[3]) sets. ARGV: from
 // version, JSON, id, due ms, created ms. Returns -1 missing, 0 conflict, 1 done.
+// Like casScript, it reads the version off the record's end.
 var updateJobScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
-if tonumber(cjson.decode(cur)['version']) ~= tonumber(ARGV[1]) then return 0 end
+local v = string.match(cur, '"version":(%d+)}$')
+if not v then v = cjson.decode(cur)['version'] end
+if tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
 redis.call('ZADD', KEYS[3], ARGV[5], ARGV[3])
@@ -106,7 +109,9 @@ return 1
 var completeJobScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
-if tonumber(cjson.decode(cur)['version']) ~= tonumber(ARGV[1]) then return 0 end
+local v = string.match(cur, '"version":(%d+)}$')
+if not v then v = cjson.decode(cur)['version'] end
+if tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
