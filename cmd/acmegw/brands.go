@@ -24,6 +24,7 @@ import (
 	"github.com/acmegw/acmegw/issuer/digicert"
 	"github.com/acmegw/acmegw/issuer/local"
 	"github.com/acmegw/acmegw/issuer/tencent"
+	redisstore "github.com/acmegw/acmegw/storage/redis"
 )
 
 // ACMEBrandConfig holds the keys of a brand of type "acme": an upstream ACME
@@ -316,21 +317,15 @@ func newBrandDeps(cfg Config, log *slog.Logger) (*brandDeps, error) {
 }
 
 // openDCVRedis opens the go-redis client the delegated zones keep their
-// records in: a second client on the store's URL, in the same forms
-// storage/redis reads (addr= query parameters for a Cluster).
+// records in: a second client on the store's URL, read by the store's own
+// parser so that every form it takes (single node, Sentinel, Cluster) and
+// its defaults (short timeouts, RESP2) hold here too.
 func openDCVRedis(rawURL string) (goredis.UniversalClient, error) {
-	if strings.Contains(rawURL, "addr=") {
-		opt, err := goredis.ParseClusterURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("redis for delegated DCV zones: %w", err)
-		}
-		return goredis.NewClusterClient(opt), nil
-	}
-	opt, err := goredis.ParseURL(rawURL)
+	opt, err := redisstore.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("redis for delegated DCV zones: %w", err)
 	}
-	return goredis.NewClient(opt), nil
+	return opt.NewClient(), nil
 }
 
 // Start serves every delegated zone until ctx ends or Close.
