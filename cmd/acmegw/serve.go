@@ -37,6 +37,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	redis.SetLogger(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
