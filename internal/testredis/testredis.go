@@ -51,6 +51,8 @@ type Server struct {
 	port int
 	// appendOnly turns on the append-only file (see AppendOnly).
 	appendOnly bool
+	// cluster runs the server as a Redis Cluster node (see StartCluster).
+	cluster bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -103,6 +105,46 @@ func StartServer(t testing.TB, opts ...Option) *Server {
 	return nil
 }
 
+// StartCluster starts a Redis Cluster of three private masters sharing
+// the 16384 slots (redis-cli --cluster create) and returns its URL in the
+// form storage/redis reads: the first node, the others as addr=. The
+// nodes stop when the test ends. It skips or fails like StartServer.
+func StartCluster(t testing.TB) string {
+	t.Helper()
+	var nodes []*Server
+	for range 3 {
+		nodes = append(nodes, StartServer(t, func(s *Server) { s.cluster = true }))
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("testredis: redis-cli (package redis-tools) is needed to create a cluster: %v", err)
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range nodes {
+		args = append(args, n.Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("testredis: redis-cli --cluster create: %v: %s", err, out)
+	}
+	// Every node must agree the cluster is up before clients route to it.
+	deadline := time.Now().Add(startTimeout)
+	for _, n := range nodes {
+		for {
+			out, err := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(n.port), "cluster", "info").Output()
+			if err == nil && bytes.Contains(out, []byte("cluster_state:ok")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testredis: cluster node %s not ready: %v %s", n.Addr(), err, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	u := "redis://" + nodes[0].Addr() + "?addr=" + nodes[1].Addr() + "&addr=" + nodes[2].Addr()
+	return u
+}
+
 // URL is the redis:// URL of the server.
 func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
 
@@ -147,7 +189,7 @@ func (s *Server) start() error {
 	if s.appendOnly {
 		appendOnly = "yes"
 	}
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -155,7 +197,12 @@ func (s *Server) start() error {
 		"--appendfsync", "always",
 		"--dir", s.dir,
 		"--loglevel", "warning",
-	)
+	}
+	if s.cluster {
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+			"--cluster-node-timeout", "2000")
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", s.bin, err)

@@ -451,17 +451,52 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	}
 
 	listKey := accountOrdersKey(o.AccountID)
+	// cmds[0] is the order's SETNX, the rest its authorizations'; a nil
+	// entry was never sent.
 	cmds := make([]*goredis.BoolCmd, len(keys))
-	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, k := range keys {
-			cmds[i] = p.SetNX(ctx, k, vals[i], 0)
+	setNX := func(p goredis.Pipeliner, from, to int) {
+		for i := from; i < to; i++ {
+			cmds[i] = p.SetNX(ctx, keys[i], vals[i], 0)
 		}
+	}
+	listed := false
+	listAndIndex := func(p goredis.Pipeliner) {
 		p.RPush(ctx, listKey, o.ID)
 		if indexKey != "" {
 			p.Set(ctx, orderIndexKey(indexKey), o.ID, ttl)
 		}
-		return nil
-	})
+		listed = true
+	}
+	if _, cluster := s.c.(*goredis.ClusterClient); !cluster {
+		// One node: one transaction, so nothing is ever half-written.
+		_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			setNX(p, 0, len(keys))
+			listAndIndex(p)
+			return nil
+		})
+	} else {
+		// A Cluster refuses MULTI across slots, and the order, its
+		// authorizations, its account's list and the index each have
+		// their own. The authorizations are written first and the order
+		// only once they all stand, so an order is never stored without
+		// them: a crash in between leaves only authorizations nothing
+		// points at.
+		_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			setNX(p, 1, len(keys))
+			return nil
+		})
+		allSet := true
+		for _, c := range cmds[1:] {
+			allSet = allSet && c.Val()
+		}
+		if err == nil && allSet {
+			_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+				setNX(p, 0, 1)
+				listAndIndex(p)
+				return nil
+			})
+		}
+	}
 	if err != nil {
 		// The outcome is unknown (e.g. a lost connection), so nothing is
 		// rolled back: ids are random, a retry uses fresh ones.
@@ -470,6 +505,9 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	var taken string
 	var mine []string
 	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
 		if c.Val() {
 			mine = append(mine, keys[i])
 		} else if taken == "" {
@@ -490,7 +528,9 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		for _, k := range mine {
 			p.Del(ctx, k)
 		}
-		p.LRem(ctx, listKey, -1, o.ID)
+		if listed {
+			p.LRem(ctx, listKey, -1, o.ID)
+		}
 		return nil
 	})
 	if rbErr != nil {

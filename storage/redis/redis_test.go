@@ -184,3 +184,14 @@ func TestCASRecordNotEndingInVersion(t *testing.T) {
 		t.Fatalf("second update: %v (version %d)", err, o.Version)
 	}
 }
+
+// TestConformanceCluster runs the conformance suite against a real Redis
+// Cluster of three masters: every multi-key script and transaction must
+// keep its keys in one slot (hash tags), and pipelines across slots must
+// still answer as on one node.
+func TestConformanceCluster(t *testing.T) {
+	url := testredis.StartCluster(t)
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return open(t, url).WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
+	})
+}
