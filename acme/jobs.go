@@ -604,7 +604,23 @@ func (s *Server) requeueJob(ctx context.Context, log *slog.Logger, j *storage.Jo
 		j.Version = c.Version
 	case errors.Is(err, storage.ErrExists):
 	default:
-		log.Error("issuance job: removed while its order did not move, and queueing it again failed", "err", err)
+		// The order stays processing and nothing else would ever finish
+		// it (its deadline lives on the job): keep trying, past this
+		// step's budget, until the store takes the job or the server
+		// stops.
+		log.Error("issuance job: removed while its order did not move, and queueing it again failed; will keep trying", "err", err)
+		if !s.track() {
+			return
+		}
+		go func() {
+			defer s.jobs.wg.Done()
+			err := retryStore(s.baseCtx, log, "issuance job: queueing it again", func() error {
+				return s.store.EnqueueJob(s.baseCtx, &c)
+			})
+			if err == nil || errors.Is(err, storage.ErrExists) {
+				log.Info("issuance job queued again")
+			}
+		}()
 	}
 }
 

@@ -1,6 +1,7 @@
 package acme
 
 import (
+	"hash/maphash"
 	"sync"
 
 	"github.com/go-jose/go-jose/v4"
@@ -8,10 +9,14 @@ import (
 	"github.com/acmegw/acmegw/storage"
 )
 
-// keyCacheGeneration bounds the key cache: it holds at most two generations
-// of this many keys. A few thousand active accounts fit; beyond that the
-// least recently used ones are parsed again.
-const keyCacheGeneration = 2048
+// keyCacheShards splits the cache so that concurrent requests rarely meet
+// on one lock (DESIGN.md: no request path takes a global lock).
+const keyCacheShards = 16
+
+// keyCacheGeneration bounds each shard of the key cache: it holds at most
+// two generations of this many keys. A few thousand active accounts fit;
+// beyond that the least recently used ones are parsed again.
+const keyCacheGeneration = 2048 / keyCacheShards
 
 // keyCache maps an account key as stored (Account.KeyJWK) to the parsed key,
 // so that a "kid" request does not decode the JWK again. Only parsing is
@@ -19,11 +24,17 @@ const keyCacheGeneration = 2048
 // so a deactivation or key rollover on any instance takes effect at once (a
 // new key is new bytes, hence a new entry). Its zero value is ready to use,
 // and it is safe for concurrent use.
-//
-// Eviction is by generations: new and recently used keys go to cur; when
-// cur is full it becomes old and the previous old generation is dropped,
-// which approximates LRU at the cost of one map lookup more on a miss.
 type keyCache struct {
+	seed   maphash.Seed
+	once   sync.Once
+	shards [keyCacheShards]keyCacheShard
+}
+
+// keyCacheShard is one lock's share of the cache. Eviction is by
+// generations: new and recently used keys go to cur; when cur is full it
+// becomes old and the previous old generation is dropped, which
+// approximates LRU at the cost of one map lookup more on a miss.
+type keyCacheShard struct {
 	mu       sync.Mutex
 	cur, old map[string]*jose.JSONWebKey
 }
@@ -31,14 +42,16 @@ type keyCache struct {
 // get returns the parsed form of jwk. The key is shared: callers must not
 // modify it.
 func (c *keyCache) get(jwk []byte) (*jose.JSONWebKey, error) {
-	c.mu.Lock()
-	k, ok := c.cur[string(jwk)]
+	c.once.Do(func() { c.seed = maphash.MakeSeed() })
+	sh := &c.shards[maphash.Bytes(c.seed, jwk)%keyCacheShards]
+	sh.mu.Lock()
+	k, ok := sh.cur[string(jwk)]
 	if !ok {
-		if k, ok = c.old[string(jwk)]; ok {
-			c.putLocked(string(jwk), k) // still in use: keep it one generation more
+		if k, ok = sh.old[string(jwk)]; ok {
+			sh.putLocked(string(jwk), k) // still in use: keep it one generation more
 		}
 	}
-	c.mu.Unlock()
+	sh.mu.Unlock()
 	if ok {
 		return k, nil
 	}
@@ -46,27 +59,32 @@ func (c *keyCache) get(jwk []byte) (*jose.JSONWebKey, error) {
 	if err := k.UnmarshalJSON(jwk); err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	c.putLocked(string(jwk), k)
-	c.mu.Unlock()
+	sh.mu.Lock()
+	sh.putLocked(string(jwk), k)
+	sh.mu.Unlock()
 	return k, nil
 }
 
-func (c *keyCache) putLocked(jwk string, k *jose.JSONWebKey) {
-	if len(c.cur) >= keyCacheGeneration {
-		c.old, c.cur = c.cur, nil
+func (sh *keyCacheShard) putLocked(jwk string, k *jose.JSONWebKey) {
+	if len(sh.cur) >= keyCacheGeneration {
+		sh.old, sh.cur = sh.cur, nil
 	}
-	if c.cur == nil {
-		c.cur = make(map[string]*jose.JSONWebKey, keyCacheGeneration)
+	if sh.cur == nil {
+		sh.cur = make(map[string]*jose.JSONWebKey, keyCacheGeneration)
 	}
-	c.cur[jwk] = k
+	sh.cur[jwk] = k
 }
 
 // len reports how many keys the cache holds, for tests.
 func (c *keyCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.cur) + len(c.old)
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += len(sh.cur) + len(sh.old)
+		sh.mu.Unlock()
+	}
+	return n
 }
 
 // accountKey returns the account's parsed public key, from the cache when
