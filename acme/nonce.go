@@ -53,7 +53,21 @@ var monoStart = time.Now()
 type nonceState struct {
 	mu  sync.Mutex // one store lookup at a time
 	key atomic.Pointer[nonceKey]
+	// failed is the last lookup's error while no key is loaded yet: with
+	// the store down at start-up, requests fail at once for a second
+	// instead of queueing behind lookups that each wait out a timeout.
+	failed atomic.Pointer[nonceLookupError]
 }
+
+// nonceLookupError is a failed first lookup of the nonce secret.
+type nonceLookupError struct {
+	err error
+	at  time.Duration // since monoStart
+}
+
+// nonceRetryAfterFailure is how long a failed first lookup is answered
+// from memory before the store is asked again.
+const nonceRetryAfterFailure = time.Second
 
 // nonceKey is one nonce secret, with pooled MACs keyed with it.
 type nonceKey struct {
@@ -128,8 +142,28 @@ func (s *Server) nonceKey(r *http.Request, fresh bool) (*nonceKey, error) {
 	if usable(k) {
 		return k, nil
 	}
+	recentFailure := func() error {
+		if f := s.nonces.failed.Load(); f != nil && time.Since(monoStart)-f.at < nonceRetryAfterFailure {
+			return f.err
+		}
+		return nil
+	}
 	if k == nil {
-		s.nonces.mu.Lock()
+		if err := recentFailure(); err != nil {
+			return nil, err
+		}
+		// Wait for the lookup under way, but no longer than the request.
+		for !s.nonces.mu.TryLock() {
+			if !sleep(r.Context(), 5*time.Millisecond) {
+				return nil, fmt.Errorf("loading the nonce secret: %w", r.Context().Err())
+			}
+			if k = s.nonces.key.Load(); k != nil {
+				return k, nil
+			}
+			if err := recentFailure(); err != nil {
+				return nil, err
+			}
+		}
 	} else if !s.nonces.mu.TryLock() {
 		// Another request is asking the store: rather than queue behind
 		// it (in an outage each lookup waits out its timeout), go on with
@@ -143,7 +177,11 @@ func (s *Server) nonceKey(r *http.Request, fresh bool) (*nonceKey, error) {
 	}
 	secret, err := s.store.NonceSecret(r.Context())
 	if err != nil {
-		return nil, fmt.Errorf("loading the nonce secret: %w", err)
+		err = fmt.Errorf("loading the nonce secret: %w", err)
+		if k == nil {
+			s.nonces.failed.Store(&nonceLookupError{err: err, at: time.Since(monoStart)})
+		}
+		return nil, err
 	}
 	if len(secret) < nonceSecretMin {
 		return nil, fmt.Errorf("the store's nonce secret is %d bytes, want at least %d", len(secret), nonceSecretMin)

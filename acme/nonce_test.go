@@ -21,6 +21,7 @@ import (
 type countingStore struct {
 	storage.Store
 	redeems atomic.Int32
+	secrets atomic.Int32 // NonceSecret calls
 
 	mu        sync.Mutex
 	secret    []byte // replaces the store's own when set
@@ -30,6 +31,7 @@ type countingStore struct {
 }
 
 func (c *countingStore) NonceSecret(ctx context.Context) ([]byte, error) {
+	c.secrets.Add(1)
 	c.mu.Lock()
 	block, entered := c.block, c.entered
 	c.mu.Unlock()
@@ -270,5 +272,57 @@ func TestNonceSecretLookupNotQueued(t *testing.T) {
 	close(block)
 	if got := <-slow; got != "" {
 		t.Errorf("nonce redeemed by the slow lookup: %q", got)
+	}
+}
+
+// TestNonceSecretStartupOutage checks that with the store down before any
+// secret was loaded, concurrent requests do not each wait out a lookup in
+// turn: one lookup fails, the others get its error from memory (a 503) for
+// a second, and a request whose client gives up stops waiting.
+func TestNonceSecretStartupOutage(t *testing.T) {
+	t.Parallel()
+	st := &countingStore{Store: memory.New()}
+	block, entered := make(chan struct{}), make(chan struct{}, 1)
+	st.mu.Lock()
+	st.block, st.entered, st.secretErr = block, entered, errors.New("store down")
+	st.mu.Unlock()
+	s := newNonceServer(t, st, 0)
+
+	first := make(chan *Problem)
+	go func() { _, p := s.issueNonce(nonceRequest()); first <- p }()
+	<-entered // the first lookup holds the lock
+
+	// A request whose client gives up while it waits returns.
+	ctx, cancel := context.WithCancel(context.Background())
+	gaveUp := make(chan *Problem)
+	go func() { _, p := s.issueNonce(nonceRequest().WithContext(ctx)); gaveUp <- p }()
+	cancel()
+	select {
+	case p := <-gaveUp:
+		if p == nil {
+			t.Error("a request that gave up got a nonce")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a request kept waiting after its context ended")
+	}
+
+	// The waiters get the first lookup's failure without a lookup of their own.
+	var wg sync.WaitGroup
+	problems := make([]*Problem, 8)
+	for i := range problems {
+		wg.Go(func() { _, problems[i] = s.issueNonce(nonceRequest()) })
+	}
+	close(block)
+	if p := <-first; p == nil || p.Status != http.StatusServiceUnavailable {
+		t.Fatalf("first request with the store down: %+v, want a 503", p)
+	}
+	wg.Wait()
+	for i, p := range problems {
+		if p == nil || p.Status != http.StatusServiceUnavailable {
+			t.Errorf("waiter %d: %+v, want a 503", i, p)
+		}
+	}
+	if n := st.secrets.Load(); n != 1 {
+		t.Errorf("%d secret lookups, want the first one only", n)
 	}
 }
