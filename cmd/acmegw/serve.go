@@ -45,6 +45,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	warnIfEvicting(ctx, store, log)
 	defer store.Close()
 
 	ca, err := local.Open(cfg.DataDir, local.Options{KeyType: cfg.CA.KeyType, Name: cfg.CA.Name, AlternateChain: cfg.CA.AlternateChain, CAAIdentities: cfg.CAAIdentities})
@@ -156,6 +157,27 @@ func newLogger(cfg Config) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
+}
+
+// warnIfEvicting warns when the Redis store may evict keys: a used-nonce
+// mark evicted early lets that nonce be redeemed again, and an evicted
+// order is lost. Redis services that refuse CONFIG are not checked.
+func warnIfEvicting(ctx context.Context, store storage.Store, log *slog.Logger) {
+	rs, ok := store.(*redis.Store)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	policy, err := rs.EvictionPolicy(ctx)
+	if err != nil {
+		log.Debug("could not read Redis's maxmemory-policy", "err", err)
+		return
+	}
+	if policy != "noeviction" {
+		log.Warn("Redis may evict keys under memory pressure; run it with maxmemory-policy noeviction, or an evicted used-nonce mark lets a nonce be replayed and an evicted order is lost",
+			"maxmemory_policy", policy)
+	}
 }
 
 func openStore(ctx context.Context, cfg Config) (storage.Store, error) {

@@ -710,3 +710,19 @@ func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) e
 	c.Version = cc.Version
 	return nil
 }
+
+// EvictionPolicy returns the server's maxmemory-policy. Anything but
+// "noeviction" lets Redis drop keys under memory pressure: used-nonce
+// marks (a nonce could then be redeemed twice) and orders alike. Managed
+// services that refuse CONFIG return an error.
+func (s *Store) EvictionPolicy(ctx context.Context) (string, error) {
+	m, err := s.c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return "", fmt.Errorf("redis: config get maxmemory-policy: %w", err)
+	}
+	p, ok := m["maxmemory-policy"]
+	if !ok {
+		return "", errors.New("redis: config get maxmemory-policy: no answer")
+	}
+	return p, nil
+}

@@ -195,3 +195,25 @@ func TestConformanceCluster(t *testing.T) {
 		return open(t, url).WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
 	})
 }
+
+// TestEvictionPolicy checks that the store reports the server's
+// maxmemory-policy, which serve warns about unless it is noeviction.
+func TestEvictionPolicy(t *testing.T) {
+	url := testredis.StartServer(t).URL()
+	s := open(t, url)
+	if p, err := s.EvictionPolicy(t.Context()); err != nil || p != "noeviction" {
+		t.Fatalf("EvictionPolicy = %q, %v; want noeviction (redis-server's default)", p, err)
+	}
+	opt, err := goredis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := goredis.NewClient(opt)
+	defer raw.Close()
+	if err := raw.ConfigSet(t.Context(), "maxmemory-policy", "volatile-ttl").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.EvictionPolicy(t.Context()); err != nil || p != "volatile-ttl" {
+		t.Fatalf("EvictionPolicy = %q, %v; want volatile-ttl", p, err)
+	}
+}
