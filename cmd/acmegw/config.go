@@ -30,10 +30,10 @@ type Config struct {
 	LogFormat              string   `yaml:"log_format"`
 	// DebugListen, when set, serves Go's pprof profiles (net/http/pprof) on
 	// a plain-HTTP listener of its own; keep it on loopback.
-	DebugListen string `yaml:"debug_listen"`
-	TermsOfService         string   `yaml:"terms_of_service"`
-	Website                string   `yaml:"website"`
-	CAAIdentities          []string `yaml:"caa_identities"`
+	DebugListen    string   `yaml:"debug_listen"`
+	TermsOfService string   `yaml:"terms_of_service"`
+	Website        string   `yaml:"website"`
+	CAAIdentities  []string `yaml:"caa_identities"`
 
 	// Storage is the design document's nested form of Redis: {redis: {url: ...}}.
 	Storage struct {
