@@ -42,6 +42,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/acmegw/acmegw/acme"
+	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/issuer/local"
@@ -102,24 +103,6 @@ type countingIssuer struct {
 func (c *countingIssuer) Submit(ctx context.Context, req issuer.Request) (issuer.Result, error) {
 	c.submits.Add(1)
 	return c.Issuer.Submit(ctx, req)
-}
-
-// logBuffer keeps the server's log and shows it only when a test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // envSetup is what options can change about a gateway before it starts.
@@ -195,7 +178,7 @@ func newEnv(t *testing.T, store storage.Store, opts ...envOption) *env {
 	for _, o := range opts {
 		o(&setup)
 	}
-	logs := new(logBuffer)
+	logs := new(testlog.Buffer)
 	// Cleanups run last-in first-out: this one runs after the servers stopped.
 	t.Cleanup(func() {
 		if t.Failed() {

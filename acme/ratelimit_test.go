@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/acmegw/acmegw/acme"
+	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/storage"
@@ -46,7 +47,7 @@ func rlForEachStore(t *testing.T, limits acme.RateLimits, fn func(t *testing.T, 
 func rlEnv(t *testing.T, store storage.Store, limits acme.RateLimits) *env {
 	t.Helper()
 	e := newEnv(t, store)
-	logs := new(logBuffer)
+	logs := new(testlog.Buffer)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("rate-limited server log:\n%s", logs)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/validation/validationtest"
 )
@@ -55,7 +56,7 @@ type gateway struct {
 	RedisURL    string // empty for the memory store
 
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testlog.Buffer
 	done   chan struct{}
 }
 
@@ -93,7 +94,7 @@ func startGateway(t testing.TB, opts gatewayOptions) *gateway {
 		DNS:         opts.DNS,
 		RedisURL:    opts.RedisURL,
 		DataDir:     opts.DataDir,
-		stderr:      &lockedBuffer{},
+		stderr:      &testlog.Buffer{},
 		done:        make(chan struct{}),
 	}
 	if gw.DNS == nil {
@@ -248,23 +249,6 @@ var (
 	portsMu    sync.Mutex
 	portsGiven = map[int]bool{}
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // TestStartPrintsDirectory checks the zero-config start that README.md promises.
 func TestStartPrintsDirectory(t *testing.T) {

@@ -41,6 +41,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	xacme "golang.org/x/crypto/acme"
 
+	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/validation/validationtest"
 )
@@ -58,9 +59,9 @@ func legoQuiet() {
 }
 
 // legoCaptureLog sends lego's log to a buffer until the test ends.
-func legoCaptureLog(t testing.TB) *lockedBuffer {
+func legoCaptureLog(t testing.TB) *testlog.Buffer {
 	legoQuiet()
-	buf := &lockedBuffer{}
+	buf := &testlog.Buffer{}
 	saved := legolog.Logger
 	legolog.Logger = stdlog.New(buf, "", 0)
 	t.Cleanup(func() { legolog.Logger = saved })

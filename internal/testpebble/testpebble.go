@@ -80,6 +80,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/acmegw/acmegw/internal/testlog"
 )
 
 // Module is the Go module Pebble is built from; its version is the one
@@ -197,7 +199,7 @@ type Pebble struct {
 	cmd      *exec.Cmd
 	exited   chan struct{}
 	stopOnce sync.Once
-	log      logBuffer
+	log      testlog.Buffer
 }
 
 // ErrNotFound is returned by CertStatus for a serial Pebble never issued.
@@ -720,34 +722,4 @@ func boolEnv(b bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// logBuffer collects the process's output while tests read it.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *logBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
-func (b *logBuffer) From(off int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf.Bytes()[min(off, b.buf.Len()):])
 }

@@ -1,38 +1,20 @@
 package redis_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/storage/redis"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSetLogger checks that go-redis's own complaints (here: a dial to a
 // port nobody listens on) reach the slog logger as structured warnings.
 func TestSetLogger(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	redis.SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	opt, err := redis.ParseURL("redis://127.0.0.1:1/0?dial_timeout=200ms&dialer_retries=1")
 	if err != nil {
