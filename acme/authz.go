@@ -79,9 +79,9 @@ func (s *Server) authzURL(r *http.Request, id string) string { return s.baseURL(
 
 // loadAuthz fetches an authorization of the requesting account; another
 // account's authorization is reported as missing.
-func (s *Server) loadAuthz(r *http.Request, acct *storage.Account, id string) (*storage.Authorization, *Problem) {
-	a, err := s.store.GetAuthorization(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && a.AccountID != acct.ID) {
+func (s *Server) loadAuthz(r *http.Request, req *request, id string) (*storage.Authorization, *Problem) {
+	a, err := s.getAuthorization(r.Context(), req, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && a.AccountID != req.account.ID) {
 		return nil, notFound("no authorization %q for this account", id)
 	}
 	if err != nil {
@@ -92,7 +92,7 @@ func (s *Server) loadAuthz(r *http.Request, acct *storage.Account, id string) (*
 
 // handleAuthorization serves POST-as-GET and deactivation (RFC 8555 §7.5.2).
 func (s *Server) handleAuthorization(w http.ResponseWriter, r *http.Request, req *request) *Problem {
-	a, p := s.loadAuthz(r, req.account, mux.Vars(r)["id"])
+	a, p := s.loadAuthz(r, req, mux.Vars(r)["id"])
 	if p != nil {
 		return p
 	}

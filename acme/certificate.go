@@ -27,7 +27,7 @@ func (s *Server) handleCertificate(w http.ResponseWriter, r *http.Request, req *
 		return malformed("download a certificate with POST-as-GET (an empty payload)")
 	}
 	vars := mux.Vars(r)
-	cert, err := s.store.GetCertificate(r.Context(), vars["serial"])
+	cert, err := s.getCertificate(r.Context(), req, vars["serial"])
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && cert.AccountID != req.account.ID) {
 		return notFound("no certificate %q for this account", vars["serial"])
 	}

@@ -59,7 +59,7 @@ func findChallenge(a *storage.Authorization, id string) *storage.Challenge {
 // response, so that a client polling once already sees the result.
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request, req *request) *Problem {
 	vars := mux.Vars(r)
-	a, p := s.loadAuthz(r, req.account, vars["authz"])
+	a, p := s.loadAuthz(r, req, vars["authz"])
 	if p != nil {
 		return p
 	}

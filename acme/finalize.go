@@ -33,7 +33,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	if err := json.Unmarshal(req.payload, &in); err != nil {
 		return malformed("finalize payload: %v", err)
 	}
-	o, p := s.loadOrder(r, req.account, mux.Vars(r)["id"])
+	o, p := s.loadOrder(r, req, mux.Vars(r)["id"])
 	if p != nil {
 		return p
 	}

@@ -43,19 +43,24 @@ type request struct {
 	account *storage.Account
 	// jwk is set for "jwk" requests.
 	jwk *jose.JSONWebKey
+	// prefetched is the record the URL names, read with the account; see
+	// readsFirst. Handlers get it through getOrder and its siblings.
+	prefetched *storage.Prefetch
 }
 
 type postHandler func(w http.ResponseWriter, r *http.Request, req *request) *Problem
 
 // post wraps a handler with the checks every ACME POST needs: a fresh
 // Replay-Nonce on the response, nonce redemption, url match and signature.
-func (s *Server) post(h postHandler, mode jwsMode) http.Handler {
+// reads names the record the handler reads first, fetched along with the
+// account.
+func (s *Server) post(h postHandler, mode jwsMode, reads readsFirst) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p := s.addNonce(w, r); p != nil {
 			writeProblem(w, r, p)
 			return
 		}
-		req, p := s.verifyPost(r, mode)
+		req, p := s.verifyPost(r, mode, reads)
 		if p == nil {
 			p = h(w, r, req)
 		}
@@ -65,7 +70,7 @@ func (s *Server) post(h postHandler, mode jwsMode) http.Handler {
 	})
 }
 
-func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) {
+func (s *Server) verifyPost(r *http.Request, mode jwsMode, reads readsFirst) (*request, *Problem) {
 	// RFC 8555 §6.2: JWS requests are application/jose+json, anything else is a 415.
 	if ct := r.Header.Get("Content-Type"); !isJOSEJSON(ct) {
 		p := malformed("request Content-Type is %q; ACME requests must be sent as application/jose+json", ct)
@@ -128,7 +133,8 @@ func (s *Server) verifyPost(r *http.Request, mode jwsMode) (*request, *Problem) 
 	if byAccount && kidErr == nil {
 		// Nothing below is checked before the account for such a request,
 		// so the account's problems may be answered at once too.
-		if acct, p = s.redeemNonceGetAccount(r, hdr.nonce, nonce, kid, acctID); p != nil {
+		req.prefetched = reads.prefetch(r)
+		if acct, p = s.redeemNonceGetAccount(r, hdr.nonce, nonce, kid, acctID, req.prefetched); p != nil {
 			return nil, p
 		}
 	} else if p = s.redeemNonce(r, hdr.nonce, nonce); p != nil {

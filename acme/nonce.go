@@ -236,8 +236,9 @@ func (s *Server) redeemNonce(r *http.Request, nonce string, ref nonceRef) *Probl
 // redeemNonceGetAccount is redeemNonce plus the record of the account kid
 // names, read in the same store round trip. The account's problems come
 // after the nonce's, as they would one call after the other.
-func (s *Server) redeemNonceGetAccount(r *http.Request, nonce string, ref nonceRef, kid, accountID string) (*storage.Account, *Problem) {
-	ok, acct, err := s.store.RedeemNonceGetAccount(r.Context(), ref.name, ref.expires.Add(nonceMarkSlack), accountID)
+// also, when not nil, is the record the handler reads first (see readsFirst).
+func (s *Server) redeemNonceGetAccount(r *http.Request, nonce string, ref nonceRef, kid, accountID string, also *storage.Prefetch) (*storage.Account, *Problem) {
+	ok, acct, err := s.store.RedeemNonceGetAccount(r.Context(), ref.name, ref.expires.Add(nonceMarkSlack), accountID, also)
 	switch {
 	case !ok && err != nil:
 		return nil, storeProblem("checking nonce", err)

@@ -55,9 +55,9 @@ func (c *countingStore) RedeemNonce(ctx context.Context, nonce string, expires t
 	return c.Store.RedeemNonce(ctx, nonce, expires)
 }
 
-func (c *countingStore) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, id string) (bool, *storage.Account, error) {
+func (c *countingStore) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, id string, also *storage.Prefetch) (bool, *storage.Account, error) {
 	c.redeems.Add(1)
-	return c.Store.RedeemNonceGetAccount(ctx, nonce, expires, id)
+	return c.Store.RedeemNonceGetAccount(ctx, nonce, expires, id, also)
 }
 
 func newNonceServer(t *testing.T, st storage.Store, ttl time.Duration) *Server {

@@ -260,9 +260,9 @@ func parseValidity(nb, na string, now time.Time) (time.Time, time.Time, *Problem
 
 // loadOrder fetches an order of the requesting account. Another account's
 // order is reported as missing so that nothing about it leaks.
-func (s *Server) loadOrder(r *http.Request, acct *storage.Account, id string) (*storage.Order, *Problem) {
-	o, err := s.store.GetOrder(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != acct.ID) {
+func (s *Server) loadOrder(r *http.Request, req *request, id string) (*storage.Order, *Problem) {
+	o, err := s.getOrder(r.Context(), req, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && o.AccountID != req.account.ID) {
 		return nil, notFound("no order %q for this account", id)
 	}
 	if err != nil {
@@ -276,7 +276,7 @@ func (s *Server) handleOrder(w http.ResponseWriter, r *http.Request, req *reques
 	if !req.postAsGet {
 		return malformed("fetch an order with POST-as-GET (an empty payload)")
 	}
-	o, p := s.loadOrder(r, req.account, mux.Vars(r)["id"])
+	o, p := s.loadOrder(r, req, mux.Vars(r)["id"])
 	if p != nil {
 		return p
 	}

@@ -365,8 +365,9 @@ type Store interface {
 	// RedeemNonceGetAccount is RedeemNonce and then GetAccount(accountID) in
 	// one round trip, for requests signed by an account. The account (or
 	// ErrNotFound) is only looked at when the nonce was redeemed; otherwise
-	// it returns false, nil, nil.
-	RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string) (bool, *Account, error)
+	// it returns false, nil, nil. When also is not nil, the record it names
+	// is read in the same round trip and filled into it (see Prefetch).
+	RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string, also *Prefetch) (bool, *Account, error)
 
 	// EnqueueJob stores a new job at version 1; ErrExists if its ID is taken.
 	EnqueueJob(ctx context.Context, j *Job) error
@@ -397,4 +398,59 @@ type Store interface {
 	// Ping reports whether the backing store is reachable.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Prefetch names the one record a signed request's URL points at (its
+// order, authorization or certificate), for RedeemNonceGetAccount to read
+// in the round trip that redeems the nonce and reads the account: the
+// handler's first read then costs no round trip of its own. Nothing read is
+// used before the request's signature and the record's owner are checked.
+type Prefetch struct {
+	// Kind says which record ID names; PrefetchNone reads nothing.
+	Kind PrefetchKind
+	// ID is the order's or authorization's ID, or the certificate's serial.
+	ID string
+
+	// Read is set by the store once it has read the record: Order,
+	// Authorization or Certificate (by Kind) and Err are then what the
+	// matching Get would have returned. A refused nonce leaves it false.
+	Read          bool
+	Order         *Order
+	Authorization *Authorization
+	Certificate   *Certificate
+	Err           error
+}
+
+// PrefetchKind is the kind of record a Prefetch reads.
+type PrefetchKind int
+
+// The kinds of record a Prefetch reads.
+const (
+	PrefetchNone PrefetchKind = iota
+	PrefetchOrder
+	PrefetchAuthorization
+	PrefetchCertificate
+)
+
+// Fill reads p's record from s, one Get call, for a store that has no
+// cheaper way to read it alongside the account. A nil p reads nothing.
+func (p *Prefetch) Fill(ctx context.Context, s interface {
+	GetOrder(ctx context.Context, id string) (*Order, error)
+	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
+	GetCertificate(ctx context.Context, serial string) (*Certificate, error)
+}) {
+	if p == nil {
+		return
+	}
+	switch p.Kind {
+	case PrefetchOrder:
+		p.Order, p.Err = s.GetOrder(ctx, p.ID)
+	case PrefetchAuthorization:
+		p.Authorization, p.Err = s.GetAuthorization(ctx, p.ID)
+	case PrefetchCertificate:
+		p.Certificate, p.Err = s.GetCertificate(ctx, p.ID)
+	default:
+		return
+	}
+	p.Read = true
 }

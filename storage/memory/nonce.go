@@ -44,11 +44,12 @@ func (s *Store) RedeemNonce(ctx context.Context, nonce string, expires time.Time
 
 // RedeemNonceGetAccount is RedeemNonce followed by GetAccount; both are
 // in-process, so there is no round trip to save.
-func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string) (bool, *storage.Account, error) {
+func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string, also *storage.Prefetch) (bool, *storage.Account, error) {
 	if !s.nonces.redeem(nonce, expires, time.Now()) {
 		return false, nil, nil
 	}
 	a, err := s.GetAccount(ctx, accountID)
+	also.Fill(ctx, s)
 	return true, a, err
 }
 

@@ -3,8 +3,6 @@ package redis
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -66,20 +64,24 @@ func (s *Store) RedeemNonce(ctx context.Context, nonce string, expires time.Time
 // GET: the two keys live in different cluster slots, so a pipeline (not a
 // transaction or a script) is what keeps this one round trip everywhere.
 // A nonce already used makes the account read moot, so it is not decoded.
-func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string) (bool, *storage.Account, error) {
+func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string, also *storage.Prefetch) (bool, *storage.Account, error) {
 	ttl, ok := markTTL(expires)
 	if !ok {
 		return false, nil, nil
 	}
 	var (
-		set *goredis.BoolCmd
-		get *goredis.StringCmd
+		set        *goredis.BoolCmd
+		get, getPF *goredis.StringCmd
 	)
+	pfKey := prefetchKey(also)
 	// Pipelined's own error repeats the first failed command's, which may
 	// be the GET's goredis.Nil; each command is checked on its own below.
 	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		set = p.SetNX(ctx, nonceKey(nonce), 1, ttl)
 		get = p.Get(ctx, accountKey(accountID))
+		if pfKey != "" {
+			getPF = p.Get(ctx, pfKey)
+		}
 		return nil
 	})
 	redeemed, err := set.Result()
@@ -89,19 +91,40 @@ func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires
 	if !redeemed {
 		return false, nil, nil
 	}
-	what := "account " + strconv.Quote(accountID)
-	b, err := get.Bytes()
-	if errors.Is(err, goredis.Nil) {
-		return true, nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
+	if getPF != nil {
+		decodePrefetch(also, getPF)
 	}
-	if err != nil {
-		return true, nil, fmt.Errorf("redis: get %s: %w", what, err)
+	a, err := decodeGot[storage.Account](get, "account "+strconv.Quote(accountID))
+	return true, a, err
+}
+
+// prefetchKey is the key of the record p names, "" for none.
+func prefetchKey(p *storage.Prefetch) string {
+	if p == nil || p.ID == "" {
+		return ""
 	}
-	a := new(storage.Account)
-	if err := json.Unmarshal(b, a); err != nil {
-		return true, nil, fmt.Errorf("redis: decode %s: %w", what, err)
+	switch p.Kind {
+	case storage.PrefetchOrder:
+		return orderKey(p.ID)
+	case storage.PrefetchAuthorization:
+		return authzKey(p.ID)
+	case storage.PrefetchCertificate:
+		return certKey(p.ID)
 	}
-	return true, a, nil
+	return ""
+}
+
+// decodePrefetch fills p from its pipelined GET, as the matching Get would.
+func decodePrefetch(p *storage.Prefetch, get *goredis.StringCmd) {
+	switch p.Kind {
+	case storage.PrefetchOrder:
+		p.Order, p.Err = decodeGot[storage.Order](get, "order "+strconv.Quote(p.ID))
+	case storage.PrefetchAuthorization:
+		p.Authorization, p.Err = decodeGot[storage.Authorization](get, "authorization "+strconv.Quote(p.ID))
+	case storage.PrefetchCertificate:
+		p.Certificate, p.Err = decodeGot[storage.Certificate](get, "certificate "+strconv.Quote(p.ID))
+	}
+	p.Read = true
 }
 
 // markTTL is how long a used nonce's mark must live: until expires, rounded

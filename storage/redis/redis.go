@@ -157,7 +157,12 @@ func (s *Store) Close() error {
 
 // getJSON loads the JSON record at key into a new T; what names it in errors.
 func getJSON[T any](ctx context.Context, s *Store, key, what string) (*T, error) {
-	b, err := s.c.Get(ctx, key).Bytes()
+	return decodeGot[T](s.c.Get(ctx, key), what)
+}
+
+// decodeGot decodes the record a GET (on its own or pipelined) returned.
+func decodeGot[T any](get *goredis.StringCmd, what string) (*T, error) {
+	b, err := get.Bytes()
 	if errors.Is(err, goredis.Nil) {
 		return nil, fmt.Errorf("redis: %s: %w", what, storage.ErrNotFound)
 	}

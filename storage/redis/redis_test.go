@@ -59,7 +59,7 @@ func TestSharedAcrossInstances(t *testing.T) {
 	if ok, err := b.RedeemNonce(ctx, acct.ID, exp); err != nil || !ok {
 		t.Fatalf("nonce on the other instance: %v, %v", ok, err)
 	}
-	if ok, _, _ := a.RedeemNonceGetAccount(ctx, acct.ID, exp, acct.ID); ok {
+	if ok, _, _ := a.RedeemNonceGetAccount(ctx, acct.ID, exp, acct.ID, nil); ok {
 		t.Fatal("nonce redeemed twice across instances")
 	}
 }
@@ -114,7 +114,7 @@ func TestOutage(t *testing.T) {
 	if _, err := s.RedeemNonce(ctx, "n", time.Now().Add(time.Minute)); err == nil {
 		t.Fatal("RedeemNonce succeeded with Redis down")
 	}
-	if _, _, err := s.RedeemNonceGetAccount(ctx, "n", time.Now().Add(time.Minute), "a"); err == nil {
+	if _, _, err := s.RedeemNonceGetAccount(ctx, "n", time.Now().Add(time.Minute), "a", nil); err == nil {
 		t.Fatal("RedeemNonceGetAccount succeeded with Redis down")
 	}
 	if _, err := s.NonceSecret(ctx); err == nil {

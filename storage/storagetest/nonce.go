@@ -81,7 +81,7 @@ func testConcurrentNonce(t *testing.T, s storage.Store) {
 			ok, err = s.RedeemNonce(ctx, n, exp)
 		} else {
 			var got *storage.Account
-			ok, got, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID)
+			ok, got, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID, nil)
 			if ok && (got == nil || got.ID != a.ID) {
 				t.Errorf("racer %d won with account %+v", i, got)
 			}
@@ -149,12 +149,12 @@ func testNonceAccount(t *testing.T, s storage.Store) {
 	exp := time.Now().Add(time.Minute)
 
 	n := newID(t, "nonce")
-	ok, got, err := s.RedeemNonceGetAccount(ctx, n, exp, a.ID)
+	ok, got, err := s.RedeemNonceGetAccount(ctx, n, exp, a.ID, nil)
 	if err != nil || !ok {
 		t.Fatalf("RedeemNonceGetAccount = %v, %v; want true", ok, err)
 	}
 	sameRecord(t, "account", got, a)
-	ok, got, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID)
+	ok, got, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID, nil)
 	if err != nil || ok || got != nil {
 		t.Fatalf("RedeemNonceGetAccount(used) = %v, %+v, %v; want false, nil, nil", ok, got, err)
 	}
@@ -165,14 +165,14 @@ func testNonceAccount(t *testing.T, s storage.Store) {
 	// The account read sees the latest version.
 	a.Status = storage.StatusDeactivated
 	wantErr(t, "UpdateAccount", s.UpdateAccount(ctx, a), nil)
-	ok, got, err = s.RedeemNonceGetAccount(ctx, newID(t, "nonce"), exp, a.ID)
+	ok, got, err = s.RedeemNonceGetAccount(ctx, newID(t, "nonce"), exp, a.ID, nil)
 	if err != nil || !ok || got == nil || got.Status != storage.StatusDeactivated || got.Version != a.Version {
 		t.Fatalf("RedeemNonceGetAccount after an update = %v, %+v, %v; want the deactivated account", ok, got, err)
 	}
 
 	// A missing account still spends the nonce.
 	m := newID(t, "nonce")
-	ok, got, err = s.RedeemNonceGetAccount(ctx, m, exp, newID(t, "acct"))
+	ok, got, err = s.RedeemNonceGetAccount(ctx, m, exp, newID(t, "acct"), nil)
 	wantErr(t, "RedeemNonceGetAccount(missing account)", err, storage.ErrNotFound)
 	if !ok || got != nil {
 		t.Fatalf("RedeemNonceGetAccount(missing account) = %v, %+v; want true, nil", ok, got)
@@ -182,9 +182,71 @@ func testNonceAccount(t *testing.T, s storage.Store) {
 	}
 
 	// An expired nonce is refused before the account matters.
-	ok, got, err = s.RedeemNonceGetAccount(ctx, newID(t, "nonce"), time.Now().Add(-time.Second), a.ID)
+	ok, got, err = s.RedeemNonceGetAccount(ctx, newID(t, "nonce"), time.Now().Add(-time.Second), a.ID, nil)
 	if err != nil || ok || got != nil {
 		t.Fatalf("RedeemNonceGetAccount(expired) = %v, %+v, %v; want false, nil, nil", ok, got, err)
+	}
+}
+
+// testNoncePrefetch: RedeemNonceGetAccount reads the record a Prefetch
+// names, as the matching Get would (the latest version, or ErrNotFound),
+// and reads nothing for a nonce it refuses.
+func testNoncePrefetch(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	a := newAccount(t)
+	wantErr(t, "CreateAccount", s.CreateAccount(ctx, a), nil)
+	o, authzs := newOrder(t, a.ID, "prefetch.example")
+	wantErr(t, "CreateOrder", s.CreateOrder(ctx, o, authzs), nil)
+	authzs[0].Status = storage.StatusValid
+	wantErr(t, "UpdateAuthorization", s.UpdateAuthorization(ctx, authzs[0]), nil)
+	c := newCertificate(t)
+	c.AccountID = a.ID
+	wantErr(t, "CreateCertificate", s.CreateCertificate(ctx, c), nil)
+	exp := time.Now().Add(time.Minute)
+
+	redeem := func(kind storage.PrefetchKind, id string) *storage.Prefetch {
+		t.Helper()
+		pf := &storage.Prefetch{Kind: kind, ID: id}
+		ok, got, err := s.RedeemNonceGetAccount(ctx, newID(t, "nonce"), exp, a.ID, pf)
+		if err != nil || !ok {
+			t.Fatalf("RedeemNonceGetAccount(prefetch %d %s) = %v, %v; want true", kind, id, ok, err)
+		}
+		sameRecord(t, "account", got, a)
+		if !pf.Read {
+			t.Fatalf("prefetch %d %s: Read is false after a redeemed nonce", kind, id)
+		}
+		return pf
+	}
+	pf := redeem(storage.PrefetchOrder, o.ID)
+	wantErr(t, "prefetched order", pf.Err, nil)
+	sameRecord(t, "prefetched order", pf.Order, o)
+	if pf.Authorization != nil || pf.Certificate != nil {
+		t.Fatalf("order prefetch filled other kinds: %+v", pf)
+	}
+	pf = redeem(storage.PrefetchAuthorization, authzs[0].ID)
+	wantErr(t, "prefetched authorization", pf.Err, nil)
+	sameRecord(t, "prefetched authorization", pf.Authorization, authzs[0])
+	pf = redeem(storage.PrefetchCertificate, c.Serial)
+	wantErr(t, "prefetched certificate", pf.Err, nil)
+	sameRecord(t, "prefetched certificate", pf.Certificate, c)
+
+	for _, kind := range []storage.PrefetchKind{storage.PrefetchOrder, storage.PrefetchAuthorization, storage.PrefetchCertificate} {
+		pf = redeem(kind, newID(t, "missing"))
+		wantErr(t, "prefetch of a missing record", pf.Err, storage.ErrNotFound)
+		if pf.Order != nil || pf.Authorization != nil || pf.Certificate != nil {
+			t.Fatalf("prefetch of a missing record returned one: %+v", pf)
+		}
+	}
+
+	// A used nonce reads nothing, so a replayed request learns nothing.
+	n := newID(t, "nonce")
+	if ok, err := s.RedeemNonce(ctx, n, exp); err != nil || !ok {
+		t.Fatalf("RedeemNonce = %v, %v", ok, err)
+	}
+	pf = &storage.Prefetch{Kind: storage.PrefetchOrder, ID: o.ID}
+	ok, got, err := s.RedeemNonceGetAccount(ctx, n, exp, a.ID, pf)
+	if ok || got != nil || err != nil || pf.Read || pf.Order != nil {
+		t.Fatalf("RedeemNonceGetAccount(used nonce, prefetch) = %v, %+v, %v, %+v; want nothing read", ok, got, err, pf)
 	}
 }
 
@@ -202,7 +264,7 @@ func BenchNonce(b *testing.B, s storage.Store) {
 		var ok bool
 		var err error
 		if withAccount {
-			ok, _, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID)
+			ok, _, err = s.RedeemNonceGetAccount(ctx, n, exp, a.ID, nil)
 		} else {
 			ok, err = s.RedeemNonce(ctx, n, exp)
 		}

@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"NonceExpiry", testNonceExpiry},
 		{"NonceSecret", testNonceSecret},
 		{"NonceAccount", testNonceAccount},
+		{"NoncePrefetch", testNoncePrefetch},
 		{"Copies", testCopies},
 		{"ConcurrentUpdate", testConcurrentUpdate},
 		{"ConcurrentNonce", testConcurrentNonce},
