@@ -20,8 +20,9 @@
 //     domain, then the serial of each candidate) and calls
 //     CancelCertificateForPackageRequest, which revokes and cancels.
 //
-// Requests are signed with ACS3-HMAC-SHA256 (see sign.go); the Alibaba SDK
-// is not used. Package aliyuntest is a local fake of the API for tests.
+// Requests are signed with ACS3-HMAC-SHA256 by internal/acs3, which
+// issuer/dcv's Alibaba Cloud DNS publisher shares; the Alibaba SDK is not
+// used. Package aliyuntest is a local fake of the API for tests.
 package aliyun
 
 import (

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acmegw/acmegw/internal/acs3"
 	"github.com/acmegw/acmegw/issuer"
 )
 
@@ -47,11 +48,21 @@ func (e *apiError) Error() string {
 	return msg
 }
 
+// param is one RPC query parameter, unencoded. It is the adapter's own
+// type, not acs3.Param, so that its many call sites can keep short
+// {"Name", value} literals (vet wants keyed fields for another package's
+// struct); call converts.
+type param struct{ key, value string }
+
 // call sends one signed RPC request and decodes a successful answer into
 // out. Every failure comes back classified (see classify): an *issuer.Error
 // the issuance job can act on, wrapping the transport error or *apiError.
 func (is *Issuer) call(ctx context.Context, action string, params []param, out any) error {
-	rawQuery := canonicalQuery(params)
+	query := make([]acs3.Param, len(params))
+	for i, p := range params {
+		query[i] = acs3.Param{Key: p.key, Value: p.value}
+	}
+	rawQuery := acs3.CanonicalQuery(query)
 	u := *is.endpoint
 	u.Path = "/"
 	u.RawQuery = rawQuery
@@ -64,7 +75,7 @@ func (is *Issuer) call(ctx context.Context, action string, params []param, out a
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	signHTTP(req, action, apiVersion, params, nil, is.cfg.AccessKeyID, is.cfg.AccessKeySecret, is.now(), newNonce())
+	acs3.SignHTTP(req, action, apiVersion, query, nil, is.cfg.AccessKeyID, is.cfg.AccessKeySecret, is.now(), acs3.NewNonce())
 
 	resp, err := is.http.Do(req)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acmegw/acmegw/internal/acs3"
 	"github.com/acmegw/acmegw/issuer"
 	"github.com/acmegw/acmegw/issuer/aliyun/aliyuntest"
 	"github.com/acmegw/acmegw/issuer/dcv"
@@ -353,11 +354,11 @@ func TestFakeMatchesFixtures(t *testing.T) {
 		}
 	}
 	// Authentication failures and a replay.
-	nonce := newNonce()
+	nonce := acs3.NewNonce()
 	sendSigned(t, e.fake, aliyuntest.DefaultAccessKeyID, aliyuntest.DefaultAccessKeySecret, time.Now(), nonce, nil)
 	sendSigned(t, e.fake, aliyuntest.DefaultAccessKeyID, aliyuntest.DefaultAccessKeySecret, time.Now(), nonce, nil)
-	sendSigned(t, e.fake, aliyuntest.DefaultAccessKeyID, "wrong", time.Now(), newNonce(), nil)
-	sendSigned(t, e.fake, "LTAIunknown", "wrong", time.Now(), newNonce(), nil)
+	sendSigned(t, e.fake, aliyuntest.DefaultAccessKeyID, "wrong", time.Now(), acs3.NewNonce(), nil)
+	sendSigned(t, e.fake, "LTAIunknown", "wrong", time.Now(), acs3.NewNonce(), nil)
 
 	calls := e.fake.Calls()
 	for name, f := range fx {

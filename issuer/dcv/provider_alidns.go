@@ -2,18 +2,15 @@ package dcv
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acmegw/acmegw/internal/acs3"
 )
 
 // Alibaba Cloud DNS, RPC-style API version 2015-01-09.
@@ -40,7 +37,8 @@ type AliDNSConfig struct {
 }
 
 // AliDNS is a dns-provider Publisher writing the brand's record through
-// Alibaba Cloud DNS, signed with ACS3-HMAC-SHA256.
+// Alibaba Cloud DNS, signed with ACS3-HMAC-SHA256 by internal/acs3, the
+// signer issuer/aliyun uses too.
 type AliDNS struct {
 	cfg      AliDNSConfig
 	endpoint string // URL with path "/"
@@ -103,9 +101,9 @@ func (a *AliDNS) Publish(ctx context.Context, r Record) error {
 	if len(found) > 0 {
 		return nil
 	}
-	q := []aliParam{
-		{"DomainName", zone}, {"RR", rr}, {"Type", rec.Type}, {"Value", rec.Value},
-		{"TTL", strconv.Itoa(int(a.cfg.TTL / time.Second))},
+	q := []acs3.Param{
+		{Key: "DomainName", Value: zone}, {Key: "RR", Value: rr}, {Key: "Type", Value: rec.Type},
+		{Key: "Value", Value: rec.Value}, {Key: "TTL", Value: strconv.Itoa(int(a.cfg.TTL / time.Second))},
 	}
 	var out struct {
 		RecordID string `json:"RecordId"`
@@ -130,7 +128,7 @@ func (a *AliDNS) Unpublish(ctx context.Context, r Record) error {
 		return a.errorf(rec, "unpublish", err)
 	}
 	for _, f := range found {
-		if err := a.call(ctx, "DeleteDomainRecord", []aliParam{{"RecordId", f.RecordID}}, nil); err != nil {
+		if err := a.call(ctx, "DeleteDomainRecord", []acs3.Param{{Key: "RecordId", Value: f.RecordID}}, nil); err != nil {
 			return a.errorf(rec, "unpublish", err)
 		}
 	}
@@ -166,9 +164,9 @@ func (a *AliDNS) find(ctx context.Context, zone, rr string, r Record) ([]aliReco
 				Record []aliRecord `json:"Record"`
 			} `json:"DomainRecords"`
 		}
-		q := []aliParam{
-			{"DomainName", zone}, {"RRKeyWord", rr}, {"TypeKeyWord", r.Type},
-			{"PageNumber", strconv.Itoa(page)}, {"PageSize", strconv.Itoa(pageSize)},
+		q := []acs3.Param{
+			{Key: "DomainName", Value: zone}, {Key: "RRKeyWord", Value: rr}, {Key: "TypeKeyWord", Value: r.Type},
+			{Key: "PageNumber", Value: strconv.Itoa(page)}, {Key: "PageSize", Value: strconv.Itoa(pageSize)},
 		}
 		if err := a.call(ctx, "DescribeDomainRecords", q, &resp); err != nil {
 			return nil, err
@@ -202,13 +200,10 @@ func (e *aliAPIError) Error() string {
 	return s
 }
 
-// aliParam is one RPC parameter, sent in the query string.
-type aliParam struct{ key, value string }
-
 // call does one signed RPC request (POST, parameters in the query, empty
 // body) and decodes the JSON answer into out.
-func (a *AliDNS) call(ctx context.Context, action string, params []aliParam, out any) error {
-	query := aliCanonicalQuery(params)
+func (a *AliDNS) call(ctx context.Context, action string, params []acs3.Param, out any) error {
+	query := acs3.CanonicalQuery(params)
 	u := a.endpoint
 	if query != "" {
 		u += "?" + query
@@ -217,23 +212,8 @@ func (a *AliDNS) call(ctx context.Context, action string, params []aliParam, out
 	if err != nil {
 		return err
 	}
-	var nonce [16]byte
-	_, _ = rand.Read(nonce[:])
-	h := map[string]string{
-		"host":                  a.host,
-		"x-acs-action":          action,
-		"x-acs-version":         aliDNSVersion,
-		"x-acs-date":            a.now().UTC().Format("2006-01-02T15:04:05Z"),
-		"x-acs-signature-nonce": hex.EncodeToString(nonce[:]),
-		"x-acs-content-sha256":  sha256Hex(nil),
-	}
-	for k, v := range h {
-		if k != "host" {
-			req.Header.Set(k, v)
-		}
-	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", acs3Authorization(a.cfg.AccessKeyID, a.cfg.AccessKeySecret, http.MethodPost, "/", query, h, nil))
+	acs3.SignHTTP(req, action, aliDNSVersion, params, nil, a.cfg.AccessKeyID, a.cfg.AccessKeySecret, a.now(), acs3.NewNonce())
 	status, raw, err := doAPI(req, action)
 	if err != nil {
 		return err
@@ -254,63 +234,4 @@ func (a *AliDNS) call(ctx context.Context, action string, params []aliParam, out
 		}
 	}
 	return nil
-}
-
-// acs3Authorization signs a request with ACS3-HMAC-SHA256, from Alibaba's
-// published "signature method V3"; its twin is issuer/aliyun's
-// signedRequest (unexported there). headers are by lower-case name; all of
-// them are signed. query is already in canonical form.
-func acs3Authorization(id, secret, method, path, query string, headers map[string]string, body []byte) string {
-	names := make([]string, 0, len(headers))
-	for k := range headers {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	var hb strings.Builder
-	for _, n := range names {
-		hb.WriteString(n + ":" + strings.TrimSpace(headers[n]) + "\n")
-	}
-	signed := strings.Join(names, ";")
-	canonicalRequest := method + "\n" + path + "\n" + query + "\n" + hb.String() + "\n" + signed + "\n" + sha256Hex(body)
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write([]byte("ACS3-HMAC-SHA256\n" + sha256Hex([]byte(canonicalRequest))))
-	return "ACS3-HMAC-SHA256 Credential=" + id + ",SignedHeaders=" + signed + ",Signature=" + hex.EncodeToString(mac.Sum(nil))
-}
-
-// aliCanonicalQuery encodes params the V3 way (RFC 3986, sorted by name
-// then value); the same string goes on the wire, so the two cannot differ.
-func aliCanonicalQuery(params []aliParam) string {
-	enc := make([]aliParam, len(params))
-	for i, p := range params {
-		enc[i] = aliParam{rfc3986Escape(p.key), rfc3986Escape(p.value)}
-	}
-	sort.Slice(enc, func(i, j int) bool {
-		if enc[i].key != enc[j].key {
-			return enc[i].key < enc[j].key
-		}
-		return enc[i].value < enc[j].value
-	})
-	parts := make([]string, len(enc))
-	for i, p := range enc {
-		parts[i] = p.key + "=" + p.value
-	}
-	return strings.Join(parts, "&")
-}
-
-// rfc3986Escape keeps A-Z a-z 0-9 - _ . ~ and percent-encodes every other
-// byte in upper-case hex.
-func rfc3986Escape(s string) string {
-	const hexUpper = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hexUpper[c>>4])
-		b.WriteByte(hexUpper[c&15])
-	}
-	return b.String()
 }

@@ -1,4 +1,19 @@
-package aliyun
+// Package acs3 signs Alibaba Cloud API requests with the V3 request
+// signature, ACS3-HMAC-SHA256, written against the published "Request
+// syntax and signature method V3":
+//
+//	CanonicalRequest = Method \n CanonicalURI \n CanonicalQueryString \n
+//	                   CanonicalHeaders \n SignedHeaders \n HexSHA256(body)
+//	StringToSign     = "ACS3-HMAC-SHA256" \n HexSHA256(CanonicalRequest)
+//	Signature        = Hex(HMAC-SHA256(AccessKeySecret, StringToSign))
+//	Authorization: ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<h1;h2>,Signature=<hex>
+//
+// It is a few dozen lines of the standard library, which is why acmegw
+// does not pull in the Alibaba SDK (hundreds of generated packages) for it.
+// It lives under internal/ because two packages sign with it, the
+// issuer/aliyun brand and issuer/dcv's Alibaba Cloud DNS publisher, and
+// issuer/dcv cannot import issuer/aliyun (which imports issuer/dcv).
+package acs3
 
 import (
 	"crypto/hmac"
@@ -11,46 +26,34 @@ import (
 	"time"
 )
 
-// Alibaba Cloud's V3 request signature ("ACS3-HMAC-SHA256"), written against
-// the published "Request syntax and signature method V3":
-//
-//	CanonicalRequest = Method \n CanonicalURI \n CanonicalQueryString \n
-//	                   CanonicalHeaders \n SignedHeaders \n HexSHA256(body)
-//	StringToSign     = "ACS3-HMAC-SHA256" \n HexSHA256(CanonicalRequest)
-//	Signature        = Hex(HMAC-SHA256(AccessKeySecret, StringToSign))
-//	Authorization: ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<h1;h2>,Signature=<hex>
-//
-// It is a few dozen lines of the standard library, which is why the adapter
-// does not pull in the Alibaba SDK (hundreds of generated packages) for it.
-
 const (
-	// signAlgorithm names the signature in the Authorization header and
-	// heads the string to sign.
-	signAlgorithm = "ACS3-HMAC-SHA256"
-	// acsDateLayout is x-acs-date: ISO 8601 in UTC, to the second.
-	acsDateLayout = "2006-01-02T15:04:05Z"
+	// algorithm names the signature in the Authorization header and heads
+	// the string to sign.
+	algorithm = "ACS3-HMAC-SHA256"
+	// dateLayout is x-acs-date: ISO 8601 in UTC, to the second.
+	dateLayout = "2006-01-02T15:04:05Z"
 )
 
-// signedRequest is what the signer covers: the method, path and query of the
+// Param is one query parameter, unencoded. Callers pass a slice so the
+// order they build stays theirs; the canonical form sorts a copy.
+type Param struct{ Key, Value string }
+
+// request is what the signer covers: the method, path and query of the
 // request line, the headers it signs, and the body.
-type signedRequest struct {
+type request struct {
 	method string
 	path   string // "" means "/"
-	query  []param
-	// headers are the headers to sign, by lower-case name. The signer signs
-	// host, content-type and every x-acs-* header it is given, as the V3
-	// rules ask; others are left out.
+	query  []Param
+	// headers are the headers to sign, by name. The signer signs host,
+	// content-type and every x-acs-* header it is given (names compared in
+	// lower case), as the V3 rules ask; others are left out.
 	headers map[string]string
 	body    []byte
 }
 
-// param is one query parameter; a slice keeps the caller's order for the
-// wire while canonicalisation sorts a copy.
-type param struct{ key, value string }
-
 // canonicalRequest builds the V3 canonical request and the SignedHeaders
 // list.
-func (r signedRequest) canonicalRequest() (canonical, signedHeaders string) {
+func (r request) canonicalRequest() (canonical, signedHeaders string) {
 	path := r.path
 	if path == "" {
 		path = "/"
@@ -78,7 +81,7 @@ func (r signedRequest) canonicalRequest() (canonical, signedHeaders string) {
 	canonical = strings.Join([]string{
 		r.method,
 		path,
-		canonicalQuery(r.query),
+		CanonicalQuery(r.query),
 		hb.String(),
 		signedHeaders,
 		hashHex(r.body),
@@ -88,33 +91,34 @@ func (r signedRequest) canonicalRequest() (canonical, signedHeaders string) {
 
 // authorization signs r with the AccessKey pair and returns the value of
 // the Authorization header.
-func (r signedRequest) authorization(accessKeyID, accessKeySecret string) string {
+func (r request) authorization(accessKeyID, accessKeySecret string) string {
 	canonical, signedHeaders := r.canonicalRequest()
-	stringToSign := signAlgorithm + "\n" + hashHex([]byte(canonical))
+	stringToSign := algorithm + "\n" + hashHex([]byte(canonical))
 	mac := hmac.New(sha256.New, []byte(accessKeySecret))
 	mac.Write([]byte(stringToSign))
-	return signAlgorithm + " Credential=" + accessKeyID +
+	return algorithm + " Credential=" + accessKeyID +
 		",SignedHeaders=" + signedHeaders +
 		",Signature=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// canonicalQuery sorts the parameters by encoded name (then value, so
+// CanonicalQuery sorts the parameters by encoded name (then value, so
 // repeated names are stable) and joins them as k=v with &, both sides
-// percent-encoded.
-func canonicalQuery(q []param) string {
-	enc := make([]param, len(q))
+// percent-encoded. Callers put this same string on the wire as the raw
+// query, so what is sent and what is signed cannot differ.
+func CanonicalQuery(q []Param) string {
+	enc := make([]Param, len(q))
 	for i, p := range q {
-		enc[i] = param{percentEncode(p.key), percentEncode(p.value)}
+		enc[i] = Param{percentEncode(p.Key), percentEncode(p.Value)}
 	}
 	sort.Slice(enc, func(i, j int) bool {
-		if enc[i].key != enc[j].key {
-			return enc[i].key < enc[j].key
+		if enc[i].Key != enc[j].Key {
+			return enc[i].Key < enc[j].Key
 		}
-		return enc[i].value < enc[j].value
+		return enc[i].Value < enc[j].Value
 	})
 	parts := make([]string, len(enc))
 	for i, p := range enc {
-		parts[i] = p.key + "=" + p.value
+		parts[i] = p.Key + "=" + p.Value
 	}
 	return strings.Join(parts, "&")
 }
@@ -147,24 +151,28 @@ func hashHex(b []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// newNonce returns a fresh x-acs-signature-nonce: Alibaba refuses a nonce it
-// has seen within the replay window (SignatureNonceUsed), so it must be
+// NewNonce returns a fresh x-acs-signature-nonce: Alibaba refuses a nonce
+// it has seen within the replay window (SignatureNonceUsed), so it must be
 // unpredictable and never repeat.
-func newNonce() string {
+func NewNonce() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms.
 	return hex.EncodeToString(b[:])
 }
 
-// signHTTP sets the V3 headers on req and signs it. query is what req's URL
-// carries (already encoded on it by the caller) and body what it will send.
-func signHTTP(req *http.Request, action, version string, query []param, body []byte,
+// SignHTTP sets the V3 headers (x-acs-action, x-acs-version, x-acs-date,
+// x-acs-signature-nonce, x-acs-content-sha256) on req and signs it with the
+// AccessKey pair. query is what req's URL carries, already encoded on it by
+// the caller with CanonicalQuery, and body what req will send; now and
+// nonce are parameters so tests can pin them. A Content-Type header already
+// on req is signed too; other headers are not.
+func SignHTTP(req *http.Request, action, version string, query []Param, body []byte,
 	accessKeyID, accessKeySecret string, now time.Time, nonce string) {
 	h := map[string]string{
 		"host":                  req.URL.Host,
 		"x-acs-action":          action,
 		"x-acs-version":         version,
-		"x-acs-date":            now.UTC().Format(acsDateLayout),
+		"x-acs-date":            now.UTC().Format(dateLayout),
 		"x-acs-signature-nonce": nonce,
 		"x-acs-content-sha256":  hashHex(body),
 	}
@@ -177,6 +185,6 @@ func signHTTP(req *http.Request, action, version string, query []param, body []b
 		}
 	}
 	req.Host = req.URL.Host
-	sr := signedRequest{method: req.Method, path: req.URL.EscapedPath(), query: query, headers: h, body: body}
+	sr := request{method: req.Method, path: req.URL.EscapedPath(), query: query, headers: h, body: body}
 	req.Header.Set("Authorization", sr.authorization(accessKeyID, accessKeySecret))
 }
