@@ -3,9 +3,6 @@ package dcv
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/acmegw/acmegw/internal/tc3"
 )
 
 // DNSPod API 3.0 on Tencent Cloud.
@@ -43,7 +42,8 @@ type TencentCloudConfig struct {
 }
 
 // TencentCloud is a dns-provider Publisher writing the brand's record
-// through the DNSPod API (version 2021-03-23), signed with TC3-HMAC-SHA256.
+// through the DNSPod API (version 2021-03-23), signed with TC3-HMAC-SHA256
+// by internal/tc3, the signer issuer/tencent uses too.
 type TencentCloud struct {
 	cfg      TencentCloudConfig
 	endpoint string // URL
@@ -225,7 +225,15 @@ func (t *TencentCloud) call(ctx context.Context, action string, params map[strin
 	req.Header.Set("X-TC-Action", action)
 	req.Header.Set("X-TC-Version", tencentDNSPodVersion)
 	req.Header.Set("X-TC-Timestamp", strconv.FormatInt(ts, 10))
-	req.Header.Set("Authorization", tc3Authorization(t.cfg.SecretID, t.cfg.SecretKey, tencentDNSPodService, t.host, contentType, body, ts))
+	req.Header.Set("Authorization", tc3.Request{
+		SecretID:    t.cfg.SecretID,
+		SecretKey:   t.cfg.SecretKey,
+		Service:     tencentDNSPodService,
+		Host:        t.host,
+		ContentType: contentType,
+		Payload:     body,
+		Timestamp:   ts,
+	}.Authorization())
 	status, raw, err := doAPI(req, action)
 	if err != nil {
 		return err
@@ -253,33 +261,4 @@ func (t *TencentCloud) call(ctx context.Context, action string, params map[strin
 		}
 	}
 	return nil
-}
-
-// tc3Authorization signs a POST of body to "/" with TC3-HMAC-SHA256,
-// signing content-type and host, from Tencent's documented algorithm. Its
-// twin is issuer/tencent's tc3Request (unexported there).
-func tc3Authorization(id, key, service, host, contentType string, body []byte, ts int64) string {
-	const algorithm, signed = "TC3-HMAC-SHA256", "content-type;host"
-	canonicalRequest := "POST\n/\n\n" +
-		"content-type:" + strings.ToLower(contentType) + "\nhost:" + strings.ToLower(host) + "\n\n" +
-		signed + "\n" + sha256Hex(body)
-	date := time.Unix(ts, 0).UTC().Format(time.DateOnly)
-	scope := date + "/" + service + "/tc3_request"
-	toSign := algorithm + "\n" + strconv.FormatInt(ts, 10) + "\n" + scope + "\n" + sha256Hex([]byte(canonicalRequest))
-	k := hmacSHA256([]byte("TC3"+key), date)
-	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, "tc3_request")
-	return algorithm + " Credential=" + id + "/" + scope + ", SignedHeaders=" + signed +
-		", Signature=" + hex.EncodeToString(hmacSHA256(k, toSign))
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
 }

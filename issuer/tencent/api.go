@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/acmegw/acmegw/internal/tc3"
 )
 
 // APIVersion is the Tencent Cloud SSL Certificates API version the brand
@@ -116,7 +118,7 @@ func (c *client) call(ctx context.Context, action string, in, out any) error {
 	if c.region != "" {
 		req.Header.Set("X-TC-Region", c.region)
 	}
-	req.Header.Set("Authorization", tc3Request{
+	req.Header.Set("Authorization", tc3.Request{
 		SecretID:    c.secretID,
 		SecretKey:   c.secretKey,
 		Service:     apiService,
@@ -124,7 +126,7 @@ func (c *client) call(ctx context.Context, action string, in, out any) error {
 		ContentType: contentType,
 		Payload:     payload,
 		Timestamp:   ts,
-	}.authorization())
+	}.Authorization())
 
 	resp, err := c.http.Do(req)
 	if err != nil {

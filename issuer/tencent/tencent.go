@@ -35,8 +35,8 @@
 // purchase is tagged with the gateway's order id so that a Submit retried
 // after a crash finds it instead of buying again (Config.NoOrderTag).
 //
-// Requests are signed with TC3-HMAC-SHA256, implemented here with the
-// standard library. Package tencenttest is a local fake of the API for
+// Requests are signed with TC3-HMAC-SHA256 by internal/tc3, which
+// issuer/dcv's DNSPod publisher shares. Package tencenttest is a local fake of the API for
 // tests.
 package tencent
 
