@@ -83,6 +83,7 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	}
 	o.Status = storage.StatusProcessing
 	o.CSRKeyHash = csrKeyHash(csr)
+	o.FinalizedAt = time.Now().UTC()
 	if err := s.store.UpdateOrder(r.Context(), o); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			// The order did not move: drop its job. If that fails, the

@@ -514,7 +514,8 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 // (Store.FinishJob, one round trip). They are not atomic, so when the job
 // went (or may have gone) while the order did not move, the job is queued
 // again before anything else: an order left processing always has a job
-// that finishes it, even if this instance dies now.
+// that finishes it, unless this instance dies before the job is back; the
+// order's next poll finds it then (orphanState) and ends it as invalid.
 func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, serial string, p *storage.Problem) bool {
 	moved, completed := false, false
 	for attempt := 0; attempt < 5 && o.Status == storage.StatusProcessing; attempt++ {

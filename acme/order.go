@@ -319,6 +319,9 @@ func (s *Server) refreshOrder(ctx context.Context, o *storage.Order) (*storage.O
 }
 
 func (s *Server) nextOrderState(ctx context.Context, o *storage.Order) (*storage.Order, bool, error) {
+	if o.Status == storage.StatusProcessing {
+		return s.orphanState(ctx, o)
+	}
 	if o.Status != storage.StatusPending && o.Status != storage.StatusReady {
 		return o, false, nil
 	}
@@ -364,4 +367,31 @@ func authzFailure(a *storage.Authorization) *storage.Problem {
 		}
 	}
 	return &storage.Problem{Type: "unauthorized", Detail: fmt.Sprintf("authorization for %s is %s", id.Value, a.Status), Identifier: &id}
+}
+
+// orphanState finds an order whose issuance was lost: processing for longer
+// than a job lease, and no job left to finish it. Finalize stores the job
+// before the order moves and a job ends only after moving it, so this takes
+// an instance dying in the few milliseconds between FinishJob losing the
+// order's move and re-queueing the job (jobs.go). The CSR lived only in the
+// job, so the order cannot be issued any more: it becomes invalid, and the
+// client's next poll tells it to start over instead of polling for ever.
+// Orders stored before FinalizedAt existed are left alone.
+func (s *Server) orphanState(ctx context.Context, o *storage.Order) (*storage.Order, bool, error) {
+	if o.FinalizedAt.IsZero() || time.Since(o.FinalizedAt) <= s.cfg.JobLease {
+		return o, false, nil
+	}
+	_, err := s.store.GetJob(ctx, o.ID)
+	if !errors.Is(err, storage.ErrNotFound) {
+		// Its job exists (a brand taking its time), or the store cannot
+		// tell now: nothing to decide on this read.
+		return o, false, nil
+	}
+	s.log.Warn("order processing with no issuance job left; marking it invalid", "order", o.ID, "account", o.AccountID, "finalized_at", o.FinalizedAt)
+	next := *o
+	next.Status = storage.StatusInvalid
+	next.Error = &storage.Problem{Type: "serverInternal", Detail: fmt.Sprintf(
+		"the issuance of this order, finalized at %s, was lost with the gateway instance running it; create a new order and finalize it again",
+		o.FinalizedAt.UTC().Format(time.RFC3339))}
+	return &next, true, nil
 }

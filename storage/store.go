@@ -87,9 +87,13 @@ type Order struct {
 	CertSerial string `json:"certSerial,omitempty"`
 	// CSRKeyHash is the SHA-256 of the finalize CSR's public key (SPKI): a
 	// client re-running with the same CSR may finalize again idempotently.
-	CSRKeyHash string    `json:"csrKeyHash,omitempty"`
-	Error      *Problem  `json:"error,omitempty"`
-	CreatedAt  time.Time `json:"createdAt"`
+	CSRKeyHash string   `json:"csrKeyHash,omitempty"`
+	Error      *Problem `json:"error,omitempty"`
+	// FinalizedAt is when finalize moved the order to processing: an order
+	// processing for longer than a job lease with no job left lost its
+	// issuance with the instance that ran it (see acme's orphan check).
+	FinalizedAt time.Time `json:"finalizedAt,omitzero"`
+	CreatedAt   time.Time `json:"createdAt"`
 	// NeedsReview holds the order's issuance until an operator approves it
 	// ("acmegw review"): a name of it has one of its profile's review words.
 	NeedsReview bool `json:"needsReview,omitempty"`
