@@ -102,7 +102,9 @@ func (s *Server) handleFinalize(w http.ResponseWriter, r *http.Request, req *req
 	}
 	s.metrics.orders.WithLabelValues(storage.StatusProcessing, o.Brand).Inc()
 	o = s.runFinalizeJob(r, job, &jobStart{order: o, csr: csr, limits: limits})
-	logFrom(r).Info("order finalized", "status", o.Status, "serial", o.CertSerial)
+	// The request's own log line says how it ended; the job logged the
+	// issuance itself ("certificate issued"), so no line of its own here.
+	logWith(r, "order_status", o.Status, "serial", o.CertSerial)
 	s.writeOrder(w, r, http.StatusOK, o)
 	return nil
 }

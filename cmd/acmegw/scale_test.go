@@ -420,8 +420,8 @@ func TestScaleSharedRedis(t *testing.T) {
 			t.Errorf("instance %d served only %d requests", i, n)
 		}
 		var counts []string
-		for _, msg := range []string{"order created", "validation finished", "order finalized"} {
-			n := strings.Count(gw.Log(), `msg="`+msg+`"`)
+		for _, msg := range []string{`msg="order created"`, `msg="validation finished"`, `order_status=valid`} {
+			n := strings.Count(gw.Log(), msg)
 			if n == 0 {
 				t.Errorf("instance %d logged no %q", i, msg)
 			}
@@ -431,16 +431,14 @@ func TestScaleSharedRedis(t *testing.T) {
 	}
 	createdAt := map[string]int{}
 	for i, gw := range gws {
-		for _, m := range orderLogRE.FindAllStringSubmatch(gw.Log(), -1) {
-			if m[1] == "created" {
-				createdAt[m[2]] = i
-			}
+		for _, m := range createdLogRE.FindAllStringSubmatch(gw.Log(), -1) {
+			createdAt[m[1]] = i
 		}
 	}
 	elsewhere, finalized := 0, 0
 	for i, gw := range gws {
-		for _, m := range orderLogRE.FindAllStringSubmatch(gw.Log(), -1) {
-			if c, ok := createdAt[m[2]]; ok && m[1] == "finalized" {
+		for _, m := range finalizedLogRE.FindAllStringSubmatch(gw.Log(), -1) {
+			if c, ok := createdAt[m[1]]; ok {
 				finalized++
 				if c != i {
 					elsewhere++
@@ -524,9 +522,13 @@ func TestScaleSharedRedis(t *testing.T) {
 	})
 }
 
-// orderLogRE picks the order id out of acmegw's "order created" and
-// "order finalized" log records.
-var orderLogRE = regexp.MustCompile(`msg="order (created|finalized)" .*?\border=(\S+)`)
+// createdLogRE and finalizedLogRE pick the order id out of acmegw's
+// "order created" records and out of the request records of finalizes that
+// ended with the order valid.
+var (
+	createdLogRE   = regexp.MustCompile(`msg="order created" .*?\border=(\S+)`)
+	finalizedLogRE = regexp.MustCompile(`msg=request .*?\border=(\S+) order_status=valid\b`)
+)
 
 func sortedSerials(s []string) []string {
 	s = append([]string(nil), s...)
