@@ -46,6 +46,7 @@ func serve(args []string) error {
 		return err
 	}
 	warnIfEvicting(ctx, store, log)
+	warnIfClockSkewed(ctx, store, log)
 	defer store.Close()
 
 	ca, err := local.Open(cfg.DataDir, local.Options{KeyType: cfg.CA.KeyType, Name: cfg.CA.Name, AlternateChain: cfg.CA.AlternateChain, CAAIdentities: cfg.CAAIdentities})
@@ -178,6 +179,46 @@ func warnIfEvicting(ctx context.Context, store storage.Store, log *slog.Logger) 
 		log.Warn("Redis may evict keys under memory pressure; run it with maxmemory-policy noeviction, or an evicted used-nonce mark lets a nonce be replayed and an evicted order is lost",
 			"maxmemory_policy", policy)
 	}
+}
+
+// maxClockSkew is how far this instance's clock may be from Redis's before
+// serve warns. Used-nonce marks outlive their nonces by a minute
+// (acme's nonceMarkSlack); two instances each within this of Redis are
+// within twice this of each other, well inside that minute.
+const maxClockSkew = 10 * time.Second
+
+// warnIfClockSkewed warns when this instance's clock is more than
+// maxClockSkew from the Redis store's. Stores that cannot tell, and Redis
+// services that refuse TIME, are not checked.
+func warnIfClockSkewed(ctx context.Context, store storage.Store, log *slog.Logger) {
+	c, ok := store.(interface {
+		ClockSkew(context.Context) (time.Duration, error)
+	})
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	skew, err := c.ClockSkew(ctx)
+	if err != nil {
+		log.Debug("could not read Redis's clock", "err", err)
+		return
+	}
+	if msg := clockSkewWarning(skew); msg != "" {
+		log.Warn(msg, "clock_skew", skew.Round(time.Millisecond))
+		return
+	}
+	log.Debug("clock checked against Redis's", "clock_skew", skew.Round(time.Millisecond))
+}
+
+// clockSkewWarning is the warning for a clock skew (local minus Redis),
+// or "" if it is within maxClockSkew.
+func clockSkewWarning(skew time.Duration) string {
+	if skew.Abs() <= maxClockSkew {
+		return ""
+	}
+	return "this instance's clock and Redis's differ by more than " + maxClockSkew.String() +
+		"; synchronize every instance's clock (NTP): nonce replay protection needs instance clocks within a minute of each other, or a nonce used on one instance can be replayed on another"
 }
 
 func openStore(ctx context.Context, cfg Config) (storage.Store, error) {
