@@ -61,13 +61,18 @@ func (s *Server) reusableAuthz(ctx context.Context, accountID string, id storage
 	return a
 }
 
-// rememberAuthz indexes a newly valid authorization for reuse until it expires.
-func (s *Server) rememberAuthz(ctx context.Context, a *storage.Authorization) {
+// recordAuthz stores a validation's outcome on the authorization; one that
+// became valid is indexed for reuse until it expires in the same round
+// trip. An index write that fails alone only costs a later order a new
+// validation, so it is logged, not returned.
+func (s *Server) recordAuthz(ctx context.Context, a *storage.Authorization) error {
 	ttl := time.Until(a.Expires)
-	if ttl <= 0 {
-		return
+	if a.Status != storage.StatusValid || ttl <= 0 {
+		return s.store.UpdateAuthorization(ctx, a)
 	}
-	if err := s.store.SetOrderKey(ctx, authzReuseKey(a.AccountID, a.Identifier, a.Wildcard), a.ID, ttl); err != nil {
-		s.log.Warn("indexing authorization for reuse", "authz", a.ID, "err", err)
+	err, indexErr := s.store.UpdateAuthorizationIndexed(ctx, a, authzReuseKey(a.AccountID, a.Identifier, a.Wildcard), ttl)
+	if err == nil && indexErr != nil {
+		s.log.Warn("indexing authorization for reuse", "authz", a.ID, "err", indexErr)
 	}
+	return err
 }

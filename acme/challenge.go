@@ -249,10 +249,7 @@ func (s *Server) finishValidation(authzID, challID string, cur *storage.Authoriz
 				a.Status = storage.StatusInvalid
 			}
 		}
-		err = s.store.UpdateAuthorization(ctx, a)
-		if err == nil && a.Status == storage.StatusValid {
-			s.rememberAuthz(ctx, a)
-		}
+		err = s.recordAuthz(ctx, a)
 		if err == nil {
 			if verr != nil && c.Error.Type != "serverInternal" {
 				s.spendFailedValidation(ctx, a)

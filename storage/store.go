@@ -316,6 +316,14 @@ type Store interface {
 
 	GetAuthorization(ctx context.Context, id string) (*Authorization, error)
 	UpdateAuthorization(ctx context.Context, a *Authorization) error
+	// UpdateAuthorizationIndexed is UpdateAuthorization and SetOrderKey(key,
+	// a.ID, ttl) in one round trip, for an authorization that becomes valid
+	// and is indexed for reuse. The index write is not conditional on the
+	// update (a cluster keeps the two in different slots): it may happen
+	// when the update conflicts, so readers of the index check what it
+	// names. The error is the update's; an index write that fails alone
+	// is indexErr.
+	UpdateAuthorizationIndexed(ctx context.Context, a *Authorization, key string, ttl time.Duration) (err, indexErr error)
 
 	// CreateCertificate stores an issued certificate; ErrExists if the serial is taken.
 	// It also indexes the certificate under NameSetKey(AccountID, Names).

@@ -310,6 +310,15 @@ func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorizatio
 	return nil
 }
 
+// UpdateAuthorizationIndexed is UpdateAuthorization, then SetOrderKey if
+// the update was made (in-process, nothing to save by sending both at once).
+func (s *Store) UpdateAuthorizationIndexed(ctx context.Context, a *storage.Authorization, key string, ttl time.Duration) (err, indexErr error) {
+	if err := s.UpdateAuthorization(ctx, a); err != nil {
+		return err, nil
+	}
+	return nil, s.SetOrderKey(ctx, key, a.ID, ttl)
+}
+
 // CreateCertificate stores a copy of c at version 1 and sets c.Version to 1;
 // ErrExists if the serial is taken.
 func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) error {

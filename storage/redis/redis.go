@@ -612,6 +612,48 @@ func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorizatio
 	return nil
 }
 
+// UpdateAuthorizationIndexed pipelines UpdateAuthorization's compare-and-swap
+// with SetOrderKey's SET: one round trip. The SET runs whatever the swap's
+// outcome, as the Store contract allows.
+func (s *Store) UpdateAuthorizationIndexed(ctx context.Context, a *storage.Authorization, key string, ttl time.Duration) (err, indexErr error) {
+	if a == nil {
+		return errors.New("redis: update authorization: nil authorization"), nil
+	}
+	what := "authorization " + strconv.Quote(a.ID)
+	c := *a
+	c.Version = a.Version + 1
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("redis: encode %s: %w", what, err), nil
+	}
+	keys, args := []string{authzKey(a.ID)}, []any{a.Version, b}
+	var (
+		cas *goredis.Cmd
+		set *goredis.StatusCmd
+	)
+	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		cas = casScript.EvalSha(ctx, p, keys, args...)
+		set = p.Set(ctx, orderIndexKey(key), a.ID, ttl)
+		return nil
+	})
+	if goredis.HasErrorPrefix(cas.Err(), "NOSCRIPT") {
+		// Not cached by the server (a restart): it did not run; send it whole.
+		cas = casScript.Run(ctx, s.c, keys, args...)
+	}
+	if serr := set.Err(); serr != nil {
+		indexErr = fmt.Errorf("redis: set order key: %w", serr)
+	}
+	res, err := cas.Int()
+	if err != nil {
+		return fmt.Errorf("redis: update %s: %w", what, err), indexErr
+	}
+	if err := casResult(res, what, a.Version); err != nil {
+		return err, indexErr
+	}
+	a.Version = c.Version
+	return nil, indexErr
+}
+
 // certSetScript points the name-set index KEYS[1] at serial ARGV[2] unless
 // it names a certificate expiring later, and lets the entry expire with the
 // certificate (ARGV[1], NotAfter in Unix milliseconds). Returns 1 if it wrote.

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"OrderDuplicate", testOrderDuplicate},
 		{"OrderUpdate", testOrderUpdate},
 		{"AuthorizationUpdate", testAuthorizationUpdate},
+		{"AuthorizationUpdateIndexed", testAuthorizationUpdateIndexed},
 		{"ListOrders", testListOrders},
 		{"Certificate", testCertificate},
 		{"Nonce", testNonce},
@@ -460,6 +461,41 @@ func testAuthorizationUpdate(t *testing.T, s storage.Store) {
 	missing := newAuthz(t, "x", "b.example")
 	missing.Version = 1
 	wantErr(t, "UpdateAuthorization(missing)", s.UpdateAuthorization(ctx, missing), storage.ErrNotFound)
+}
+
+// testAuthorizationUpdateIndexed: the update is UpdateAuthorization's (a
+// compare-and-swap) and, when it is made, the index names the
+// authorization until ttl passes.
+func testAuthorizationUpdateIndexed(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	o, authzs := newOrder(t, newID(t, "acct"), "a.example")
+	wantErr(t, "CreateOrder", s.CreateOrder(ctx, o, authzs), nil)
+	a, _ := s.GetAuthorization(ctx, authzs[0].ID)
+	stale, _ := s.GetAuthorization(ctx, authzs[0].ID)
+	a.Status = storage.StatusValid
+	key := newID(t, "authz|reuse")
+	err, indexErr := s.UpdateAuthorizationIndexed(ctx, a, key, time.Minute)
+	wantErr(t, "UpdateAuthorizationIndexed", err, nil)
+	wantErr(t, "UpdateAuthorizationIndexed's index", indexErr, nil)
+	if a.Version != 2 {
+		t.Errorf("Version = %d, want 2", a.Version)
+	}
+	got, _ := s.GetAuthorization(ctx, a.ID)
+	sameRecord(t, "updated authorization", got, a)
+	if id, err := s.GetOrderKey(ctx, key); err != nil || id != a.ID {
+		t.Errorf("index after UpdateAuthorizationIndexed = %q, %v; want %q", id, err, a.ID)
+	}
+
+	stale.Status = storage.StatusInvalid
+	err, _ = s.UpdateAuthorizationIndexed(ctx, stale, newID(t, "authz|reuse"), time.Minute)
+	wantErr(t, "UpdateAuthorizationIndexed(stale)", err, storage.ErrConflict)
+	got, _ = s.GetAuthorization(ctx, a.ID)
+	sameRecord(t, "authorization after refused update", got, a)
+
+	missing := newAuthz(t, "x", "b.example")
+	missing.Version = 1
+	err, _ = s.UpdateAuthorizationIndexed(ctx, missing, newID(t, "authz|reuse"), time.Minute)
+	wantErr(t, "UpdateAuthorizationIndexed(missing)", err, storage.ErrNotFound)
 }
 
 func testListOrders(t *testing.T, s storage.Store) {
