@@ -64,6 +64,8 @@ func (s *Store) RedeemNonce(ctx context.Context, nonce string, expires time.Time
 // GET: the two keys live in different cluster slots, so a pipeline (not a
 // transaction or a script) is what keeps this one round trip everywhere.
 // A nonce already used makes the account read moot, so it is not decoded.
+// The record also names (the request's order, authorization or
+// certificate) is one more GET in the same pipeline.
 func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires time.Time, accountID string, also *storage.Prefetch) (bool, *storage.Account, error) {
 	ttl, ok := markTTL(expires)
 	if !ok {
