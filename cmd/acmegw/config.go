@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,10 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/acmegw/acmegw/acme"
+	"github.com/acmegw/acmegw/issuer"
+	"github.com/acmegw/acmegw/storage"
 )
 
 // Config is the whole gateway configuration. Precedence, lowest first:
@@ -57,6 +62,74 @@ type Config struct {
 
 	// RateLimits is the rate_limits section (see ratelimits.go).
 	RateLimits RateLimitsConfig `yaml:"rate_limits"`
+
+	// Timeouts is the timeouts section: the front end's waits and the
+	// issuance jobs' intervals.
+	Timeouts TimeoutsConfig `yaml:"timeouts"`
+}
+
+// TimeoutsConfig is the YAML section timeouts:, the timing settings of
+// acme.Config. A zero or absent key keeps acme's default (in the comments);
+// a negative one is refused at load.
+//
+//	timeouts:
+//	  validation_wait: 3s   # a challenge POST waits this long for its validation
+//	  finalize_wait: 5s     # a finalize request waits this long for the brand
+//	  brand_timeout: 90s    # bound on one Submit or Poll call to a brand
+//	  job_lease: 2m         # a claimed job's lease; at least brand_timeout+10s
+//	  review_poll: 1m       # how often a job held for review looks for a decision
+//	  nonce_ttl: 1h         # how long an issued nonce stays redeemable
+type TimeoutsConfig struct {
+	ValidationWait Duration `yaml:"validation_wait"`
+	FinalizeWait   Duration `yaml:"finalize_wait"`
+	BrandTimeout   Duration `yaml:"brand_timeout"`
+	JobLease       Duration `yaml:"job_lease"`
+	ReviewPoll     Duration `yaml:"review_poll"`
+	NonceTTL       Duration `yaml:"nonce_ttl"`
+}
+
+// validate refuses negative durations, naming the key.
+func (t TimeoutsConfig) validate() error {
+	for _, k := range []struct {
+		key string
+		d   Duration
+	}{
+		{"validation_wait", t.ValidationWait},
+		{"finalize_wait", t.FinalizeWait},
+		{"brand_timeout", t.BrandTimeout},
+		{"job_lease", t.JobLease},
+		{"review_poll", t.ReviewPoll},
+		{"nonce_ttl", t.NonceTTL},
+	} {
+		if k.d < 0 {
+			return fmt.Errorf("config timeouts.%s: %s is negative (0 or absent keeps the default)", k.key, time.Duration(k.d))
+		}
+	}
+	return nil
+}
+
+// acmeConfig is the front end's configuration that serve starts: the
+// settings of cfg, with the pieces serve built from it (store, validator,
+// router, logger, rate limits).
+func acmeConfig(cfg Config, store storage.Store, validator acme.Validator, router *issuer.Router, log *slog.Logger, rateLimits acme.RateLimits) acme.Config {
+	return acme.Config{
+		Store:                   store,
+		Validator:               validator,
+		Router:                  router,
+		Logger:                  log,
+		BaseURL:                 cfg.BaseURL,
+		TermsOfService:          cfg.TermsOfService,
+		Website:                 cfg.Website,
+		CAAIdentities:           cfg.CAAIdentities,
+		RateLimits:              rateLimits,
+		ExternalAccountRequired: cfg.EAB.Required,
+		ValidationWait:          time.Duration(cfg.Timeouts.ValidationWait),
+		NonceTTL:                time.Duration(cfg.Timeouts.NonceTTL),
+		FinalizeWait:            time.Duration(cfg.Timeouts.FinalizeWait),
+		BrandTimeout:            time.Duration(cfg.Timeouts.BrandTimeout),
+		JobLease:                time.Duration(cfg.Timeouts.JobLease),
+		ReviewPoll:              time.Duration(cfg.Timeouts.ReviewPoll),
+	}
 }
 
 // ProfileConfig is one orderable profile.
@@ -232,6 +305,9 @@ func loadConfig(name string, args []string) (Config, error) {
 		if err := o.set(&cfg, v); err != nil {
 			return cfg, fmt.Errorf("--%s: %w", o.flag, err)
 		}
+	}
+	if err := cfg.Timeouts.validate(); err != nil {
+		return cfg, err
 	}
 	cfg.withDefaultProfiles()
 	return cfg, nil

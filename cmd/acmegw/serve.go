@@ -77,18 +77,7 @@ func serve(args []string) error {
 		AllowPrivate: cfg.ValidationAllowPrivate,
 		Timeout:      time.Duration(cfg.ValidationTimeout),
 	})
-	srv := acme.New(acme.Config{
-		Store:                   store,
-		Validator:               validator,
-		Router:                  router,
-		Logger:                  log,
-		BaseURL:                 cfg.BaseURL,
-		TermsOfService:          cfg.TermsOfService,
-		Website:                 cfg.Website,
-		CAAIdentities:           cfg.CAAIdentities,
-		RateLimits:              rateLimits,
-		ExternalAccountRequired: cfg.EAB.Required,
-	})
+	srv := acme.New(acmeConfig(cfg, store, validator, router, log, rateLimits))
 	defer srv.Close()
 	// Issuance jobs: polling brands, retries, and jobs of crashed instances.
 	// They stop with ctx; srv.Close waits for them.
