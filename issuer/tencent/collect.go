@@ -69,7 +69,9 @@ func (b *Brand) collect(ctx context.Context, t *ticket, d *certificateDetail) (i
 			"certificate", t.ID, "alias", alias, "err", err)
 	}
 	b.log.Info("tencent: certificate issued", "certificate", t.ID, "serial", leaf.SerialNumber.Text(16))
-	return issuer.Result{Chain: chain.Bytes(), Leaf: leaf}, nil
+	// Ref is what RevokeRef needs: the CertificateId, which spares the
+	// revocation the search by alias and name.
+	return issuer.Result{Chain: chain.Bytes(), Leaf: leaf, Ref: t.ID}, nil
 }
 
 // download fetches the certificate through DownloadCertificate: a base64

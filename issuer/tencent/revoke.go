@@ -37,7 +37,8 @@ var reasonNames = map[int]string{
 // over only the x509 certificate, so the brand first finds its
 // CertificateId: by the alias it gave the certificate when it collected it
 // ("acmegw-<serial>"), else by searching the certificate's first name and
-// comparing each candidate's leaf with cert byte for byte.
+// comparing each candidate's leaf with cert byte for byte. RevokeRef skips
+// that search when the gateway kept the CertificateId.
 //
 // Tencent confirms a DV revocation with a second domain validation: the
 // brand publishes the records it asks for, waits up to Config.RevokeWait
@@ -52,14 +53,82 @@ func (b *Brand) Revoke(ctx context.Context, cert *x509.Certificate, reason int) 
 		return fmt.Errorf("tencent %s: revoke: no certificate", b.name)
 	}
 	serial := cert.SerialNumber.Text(16)
-	why, ok := reasonNames[reason]
-	if !ok {
-		return fmt.Errorf("tencent %s: revoke %s: reason code %d is not defined by RFC 5280", b.name, serial, reason)
+	why, err := b.reasonName(serial, reason)
+	if err != nil {
+		return err
 	}
 	id, d, err := b.findIssued(ctx, cert)
 	if err != nil {
 		return fmt.Errorf("tencent %s: revoke %s: %w", b.name, serial, err)
 	}
+	return b.revoke(ctx, id, d, serial, why, reason)
+}
+
+// RevokeRef revokes the Tencent certificate ref names: the CertificateId
+// the brand returned as issuer.Result.Ref, which the gateway stored with
+// the certificate. It skips Revoke's search (DescribeCertificates and a
+// detail per candidate): one DescribeCertificateDetail reads the status
+// (a certificate already revoked, or being revoked, is handled as Revoke
+// handles it) and the issued leaf, then RevokeCertificate, with the same
+// DCV confirmation as Revoke.
+//
+// A ref that cannot be a CertificateId (empty for certificates issued
+// before the brand set Ref, or damaged) falls back to Revoke's search. A
+// well-formed id Tencent does not know is an error, as is one whose leaf
+// is not cert: a stale or mixed-up ref must not revoke another
+// certificate, and must not pass for a revocation either.
+func (b *Brand) RevokeRef(ctx context.Context, ref string, cert *x509.Certificate, reason int) error {
+	if !isCertificateID(ref) {
+		return b.Revoke(ctx, cert, reason)
+	}
+	serial := "of unknown serial"
+	if cert != nil {
+		serial = cert.SerialNumber.Text(16)
+	}
+	why, err := b.reasonName(serial, reason)
+	if err != nil {
+		return err
+	}
+	d, err := b.describe(ctx, ref)
+	if err != nil {
+		return fmt.Errorf("tencent %s: revoke %s (certificate %s): %w", b.name, serial, ref, err)
+	}
+	if cert != nil && carriesLeaf(d) && !sameLeaf(d, cert) {
+		return fmt.Errorf("tencent %s: revoke %s: Tencent certificate %s is another certificate; nothing was revoked", b.name, serial, ref)
+	}
+	return b.revoke(ctx, ref, d, serial, why, reason)
+}
+
+// reasonName is the RFC 5280 name of reason, which Tencent's free-text
+// Reason carries; a code RFC 5280 does not define is refused before any
+// call.
+func (b *Brand) reasonName(serial string, reason int) (string, error) {
+	why, ok := reasonNames[reason]
+	if !ok {
+		return "", fmt.Errorf("tencent %s: revoke %s: reason code %d is not defined by RFC 5280", b.name, serial, reason)
+	}
+	return why, nil
+}
+
+// isCertificateID reports whether ref can be a Tencent CertificateId
+// (eight letters and digits today; up to 64 are accepted in case Tencent
+// lengthens them). Anything else could only draw a not-found answer, where
+// the search by serial still finds the certificate.
+func isCertificateID(ref string) bool {
+	if ref == "" || len(ref) > 64 {
+		return false
+	}
+	for _, r := range ref {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// revoke asks Tencent to revoke certificate id, whose detail d was just
+// read, and sees the DV confirmation through (see Revoke).
+func (b *Brand) revoke(ctx context.Context, id string, d *certificateDetail, serial, why string, reason int) error {
 	var auths []dvAuth
 	switch d.Status {
 	case statusRevoked:
@@ -196,6 +265,16 @@ func (b *Brand) findIssued(ctx context.Context, cert *x509.Certificate) (string,
 		}
 	}
 	return "", nil, fmt.Errorf("no certificate in the Tencent Cloud account matches serial %s (%s)", cert.SerialNumber.Text(16), name)
+}
+
+// carriesLeaf reports whether the detail d says which certificate it is
+// (its PEM or fingerprint), so that sameLeaf's "no" means another
+// certificate rather than a detail without one.
+func carriesLeaf(d *certificateDetail) bool {
+	if _, err := parseCerts(d.CertificatePublicKey); err == nil {
+		return true
+	}
+	return d.CertFingerprint != ""
 }
 
 // sameLeaf reports whether the certificate detail d is cert: by its PEM, or

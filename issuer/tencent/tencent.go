@@ -21,7 +21,8 @@
 //   - Revoke finds the Tencent certificate for an x509 certificate
 //     (DescribeCertificates) and revokes it (RevokeCertificate),
 //     publishing the DCV records Tencent asks for to confirm a DV
-//     revocation.
+//     revocation. RevokeRef does the same without the search, given the
+//     CertificateId the brand returned as the issued Result's Ref.
 //
 // The ticket is the only state between calls (the gateway stores it with
 // the issuance job): the Tencent CertificateId, the step reached, the
@@ -173,7 +174,10 @@ type Brand struct {
 	publish dcv.Publisher
 }
 
-var _ issuer.Issuer = (*Brand)(nil)
+var (
+	_ issuer.Issuer     = (*Brand)(nil)
+	_ issuer.RefRevoker = (*Brand)(nil)
+)
 
 // New checks cfg and prepares the brand; it makes no network call.
 func New(name string, cfg Config) (*Brand, error) {
