@@ -18,7 +18,8 @@
 //     and removes the DCV records; a rejected, canceled or revoked order is
 //     a permanent *issuer.Error carrying DigiCert's reason.
 //   - Revoke finds the certificate by serial number and revokes it
-//     (PUT certificate/{id}/revoke).
+//     (PUT certificate/{id}/revoke). Issued Results carry DigiCert's
+//     certificate id as their Ref, and RevokeRef revokes by it directly.
 //
 // The ticket is the only state kept between Submit and the Polls, in the
 // gateway's store: it holds the order id and the DCV records published so
@@ -181,7 +182,10 @@ type Brand struct {
 	publish dcv.Publisher
 }
 
-var _ issuer.Issuer = (*Brand)(nil)
+var (
+	_ issuer.Issuer     = (*Brand)(nil)
+	_ issuer.RefRevoker = (*Brand)(nil)
+)
 
 // New checks cfg and prepares the brand; it makes no network call.
 func New(name string, cfg Config) (*Brand, error) {

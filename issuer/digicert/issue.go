@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -56,6 +57,7 @@ func (b *Brand) Submit(ctx context.Context, req issuer.Request) (issuer.Result, 
 		}
 		res, err := parseChain(all)
 		if err == nil {
+			res.Ref = certificateRef(resp.CertificateID)
 			return res, nil
 		}
 		b.log.Warn("digicert: unreadable certificate_chain in the order answer; downloading it instead",
@@ -199,7 +201,7 @@ func (b *Brand) Poll(ctx context.Context, tk string) (issuer.Result, error) {
 	}
 	switch status := strings.ToLower(o.Status); status {
 	case "issued":
-		return b.collect(ctx, t)
+		return b.collect(ctx, t, o.Certificate.ID)
 	case "rejected", "denied", "canceled", "cancelled", "revoked", "expired":
 		b.unpublishAll(ctx, &t)
 		typ := "serverInternal"
@@ -269,7 +271,11 @@ func (b *Brand) Poll(ctx context.Context, tk string) (issuer.Result, error) {
 		return issuer.Result{Ticket: t.encode(), RetryAfter: after}, nil
 	}
 	if strings.EqualFold(chk.OrderStatus, "issued") {
-		res, err := b.collect(ctx, t)
+		certID := chk.CertificateID
+		if certID == 0 {
+			certID = o.Certificate.ID
+		}
+		res, err := b.collect(ctx, t, certID)
 		if err != nil {
 			// The ticket may list records this Poll published; losing
 			// it to an error would leave them in DNS. The next Poll
@@ -397,8 +403,10 @@ func (b *Brand) records(ctx context.Context, orderID int, method string, pending
 	return out, nil
 }
 
-// collect downloads the issued chain and removes the DCV records.
-func (b *Brand) collect(ctx context.Context, t ticket) (issuer.Result, error) {
+// collect downloads the issued chain and removes the DCV records. certID
+// is DigiCert's id of the issued certificate, which becomes the Result's
+// Ref (0 when DigiCert did not say: RevokeRef then searches by serial).
+func (b *Brand) collect(ctx context.Context, t ticket, certID int) (issuer.Result, error) {
 	data, err := b.call(ctx, fmt.Sprintf("downloading the certificate of order %d", t.Order), http.MethodGet,
 		fmt.Sprintf("certificate/download/order/%d/format/pem_all", t.Order), nil, nil)
 	if err != nil {
@@ -411,6 +419,7 @@ func (b *Brand) collect(ctx context.Context, t ticket) (issuer.Result, error) {
 		return issuer.Result{}, fmt.Errorf("digicert %s: order %d: pem_all: %w", b.name, t.Order, err)
 	}
 	b.unpublishAll(ctx, &t)
+	res.Ref = certificateRef(certID)
 	return res, nil
 }
 
@@ -485,7 +494,8 @@ var revocationReasons = map[int]string{
 // Revoke revokes cert at DigiCert. The contract hands over only the
 // certificate, so the brand first finds its DigiCert certificate id by
 // serial number (GET order/certificate?filters[serial_number]=...), then
-// revokes it (PUT certificate/{id}/revoke). Without Config.SkipApproval the
+// revokes it (PUT certificate/{id}/revoke); RevokeRef skips the search
+// when the gateway kept the id. Without Config.SkipApproval the
 // revocation waits for an account administrator's approval in CertCentral.
 func (b *Brand) Revoke(ctx context.Context, cert *x509.Certificate, reasonCode int) error {
 	if cert == nil || cert.SerialNumber == nil {
@@ -510,6 +520,42 @@ func (b *Brand) Revoke(ctx context.Context, cert *x509.Certificate, reasonCode i
 	if certID == 0 {
 		return fmt.Errorf("digicert %s: revoke: no DigiCert order holds the certificate with serial %s", b.name, serial)
 	}
+	return b.revokeCertificate(ctx, certID, serial, reasonCode)
+}
+
+// RevokeRef revokes the DigiCert certificate whose id ref holds: the
+// Result.Ref the brand returned at issuance, which the gateway stored with
+// the certificate. It makes the one call Revoke ends with
+// (PUT certificate/{id}/revoke), without Revoke's search of the account's
+// orders by serial.
+//
+// A ref that is not a certificate id (empty for certificates issued before
+// the brand set Ref, or damaged) falls back to Revoke. An id DigiCert does
+// not know is DigiCert's not-found error, never a success.
+func (b *Brand) RevokeRef(ctx context.Context, ref string, cert *x509.Certificate, reasonCode int) error {
+	certID, err := strconv.Atoi(ref)
+	if err != nil || certID <= 0 || certificateRef(certID) != ref {
+		return b.Revoke(ctx, cert, reasonCode)
+	}
+	serial := "unknown"
+	if cert != nil && cert.SerialNumber != nil {
+		serial = serialHex(cert.SerialNumber)
+	}
+	return b.revokeCertificate(ctx, certID, serial, reasonCode)
+}
+
+// certificateRef is the Result.Ref of DigiCert certificate id: the id in
+// decimal, the form RevokeRef parses; empty when DigiCert gave none.
+func certificateRef(id int) string {
+	if id <= 0 {
+		return ""
+	}
+	return strconv.Itoa(id)
+}
+
+// revokeCertificate asks DigiCert to revoke certificate certID; serial only
+// names it in errors.
+func (b *Brand) revokeCertificate(ctx context.Context, certID int, serial string, reasonCode int) error {
 	rr, ok := revocationReasons[reasonCode]
 	if !ok {
 		rr = "unspecified"
