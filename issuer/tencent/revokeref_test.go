@@ -31,13 +31,7 @@ func TestIssuedResultCarriesRef(t *testing.T) {
 	e := newEnv(t, tencenttest.Options{})
 	b := e.brand(t, 104, nil)
 	req := request(t, "order-ref", "ref.example.com")
-	res, err := b.Submit(context.Background(), req)
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
-	if res, err = pollUntilDone(t, b, res, 5, nil); err != nil {
-		t.Fatalf("Poll: %v", err)
-	}
+	res := issueRequest(t, b, req)
 	if id := certID(t, e.fake); res.Ref != id {
 		t.Errorf("Poll's Ref = %q, want the CertificateId %q", res.Ref, id)
 	}

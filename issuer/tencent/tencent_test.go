@@ -436,13 +436,7 @@ func TestDownloadFallback(t *testing.T) {
 	e := newEnv(t, tencenttest.Options{NoPublicKeyInDetail: true})
 	b := e.brand(t, 104, nil)
 	req := request(t, "order-zip", "zip.example.com")
-	res, err := b.Submit(context.Background(), req)
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
-	if res, err = pollUntilDone(t, b, res, 5, nil); err != nil {
-		t.Fatalf("Poll: %v", err)
-	}
+	res := issueRequest(t, b, req)
 	verifyChain(t, e.fake, res, req.CSR, "zip.example.com")
 	if e.fake.Calls("DownloadCertificate") == 0 {
 		t.Error("DownloadCertificate not called")
@@ -452,7 +446,13 @@ func TestDownloadFallback(t *testing.T) {
 // issue runs a DV order to its chain.
 func issue(t *testing.T, e *env, b *tencent.Brand, orderID, name string) issuer.Result {
 	t.Helper()
-	res, err := b.Submit(context.Background(), request(t, orderID, name))
+	return issueRequest(t, b, request(t, orderID, name))
+}
+
+// issueRequest submits req and polls it to its chain.
+func issueRequest(t *testing.T, b *tencent.Brand, req issuer.Request) issuer.Result {
+	t.Helper()
+	res, err := b.Submit(context.Background(), req)
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
