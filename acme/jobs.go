@@ -279,14 +279,14 @@ func (s *Server) stepJob(ctx context.Context, log *slog.Logger, j *storage.Job, 
 		}
 		p := &storage.Problem{Type: "serverInternal", Detail: fmt.Sprintf("brand %s did not issue by %s: %s",
 			o.Brand, j.Deadline.UTC().Format(time.RFC3339), why)}
-		s.finishJob(ctx, log, j, o, "", p)
+		s.finishJob(ctx, log, j, o, "", p, nil)
 		return brandName, "deadline"
 	}
 	if j.Version > 1 && j.Ticket == "" {
 		// A step that stored the certificate and died before recording it
 		// on the order must not have the brand issue a second one.
 		if c, ok := s.issuedFor(ctx, o); ok {
-			s.finishJob(ctx, log, j, o, c.Serial, nil)
+			s.finishJob(ctx, log, j, o, c.Serial, nil, nil)
 			return brandName, "issued"
 		}
 	}
@@ -314,7 +314,7 @@ func (s *Server) stepJob(ctx context.Context, log *slog.Logger, j *storage.Job, 
 		req, perr := s.jobRequest(o, j, csr)
 		if perr != nil {
 			cancel()
-			s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: "badCSR", Detail: perr.Error()})
+			s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: "badCSR", Detail: perr.Error()}, nil)
 			return brandName, "failed"
 		}
 		if start != nil {
@@ -345,7 +345,7 @@ func (s *Server) stepJob(ctx context.Context, log *slog.Logger, j *storage.Job, 
 				typ = "serverInternal"
 			}
 			log.Info("issuance refused by the brand", "type", typ, "detail", ie.Error())
-			s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: typ, Detail: ie.Error()})
+			s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: typ, Detail: ie.Error()}, nil)
 			return brandName, "failed"
 		}
 		j.Attempts++
@@ -375,9 +375,13 @@ func (s *Server) stepJob(ctx context.Context, log *slog.Logger, j *storage.Job, 
 			log.Error("issuance job: storing certificate", "err", err)
 			return brandName, "error"
 		}
-		if s.finishJob(ctx, log, j, o, serial, nil) && submitted {
-			s.spendIssued(ctx, o, limits)
+		// The certificate limits are spent in the round trip that
+		// records it (for a certificate this step had the brand issue).
+		var spends []storage.RateSpend
+		if submitted {
+			spends = issuedSpends(limits)
 		}
+		s.finishJob(ctx, log, j, o, serial, nil, spends)
 		return brandName, "issued"
 	}
 	j.Ticket = res.Ticket
@@ -516,7 +520,10 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 // again before anything else: an order left processing always has a job
 // that finishes it, unless this instance dies before the job is back; the
 // order's next poll finds it then (orphanState) and ends it as invalid.
-func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, serial string, p *storage.Problem) bool {
+//
+// spends are the rate limits the certificate counts against, spent with the
+// first try whatever its outcome (the certificate exists either way).
+func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, serial string, p *storage.Problem, spends []storage.RateSpend) bool {
 	moved, completed := false, false
 	for attempt := 0; attempt < 5 && o.Status == storage.StatusProcessing; attempt++ {
 		next := *o
@@ -528,7 +535,7 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 		var err error
 		if attempt == 0 {
 			var jobErr error
-			err, jobErr = s.store.FinishJob(ctx, &next, j)
+			err, jobErr = s.store.FinishJob(ctx, &next, j, spends)
 			switch {
 			case err == nil:
 				completed = true

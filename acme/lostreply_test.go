@@ -57,11 +57,14 @@ func (s *lostReplyStore) UpdateOrder(ctx context.Context, o *storage.Order) erro
 // FinishJob fails the order's move to valid like UpdateOrder does, while
 // the job's completion pipelined with it goes through: the worst case, a
 // job gone and its order still processing.
-func (s *lostReplyStore) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (error, error) {
+func (s *lostReplyStore) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job, spends []storage.RateSpend) (error, error) {
 	if o.Status == storage.StatusValid && s.down() {
+		if len(spends) > 0 {
+			_, _ = s.Store.SpendRateLimits(ctx, spends)
+		}
 		return errLostReply, s.Store.CompleteJob(ctx, j)
 	}
-	return s.Store.FinishJob(ctx, o, j)
+	return s.Store.FinishJob(ctx, o, j, spends)
 }
 
 func (s *lostReplyStore) UpdateAuthorization(ctx context.Context, a *storage.Authorization) error {

@@ -351,11 +351,7 @@ func (s *Server) spendIssued(ctx context.Context, o *storage.Order, domains []li
 	if o.Status != storage.StatusValid && o.Status != storage.StatusProcessing || len(domains) == 0 {
 		return
 	}
-	spends := make([]storage.RateSpend, len(domains))
-	for i, c := range domains {
-		spends[i] = storage.RateSpend{Key: c.key, Limit: c.limit, Cost: 1, BestEffort: true}
-	}
-	ds, err := s.store.SpendRateLimits(ctx, spends)
+	ds, err := s.store.SpendRateLimits(ctx, issuedSpends(domains))
 	if err != nil {
 		s.log.Warn("rate limits not spent for an issued certificate", "limits", (&limitBatch{checks: domains}).names(), "order", o.ID, "err", err)
 		return
@@ -366,6 +362,20 @@ func (s *Server) spendIssued(ctx context.Context, o *storage.Order, domains []li
 			s.log.Warn("rate limit not spent for an issued certificate", "limit", c.name, "key", c.key, "order", o.ID, "reason", "used up meanwhile")
 		}
 	}
+}
+
+// issuedSpends are the store's spends of the limits an issued (or
+// brand-accepted) certificate counts against: one event each, BestEffort,
+// since the certificate exists whatever the limits say now.
+func issuedSpends(domains []limitCheck) []storage.RateSpend {
+	if len(domains) == 0 {
+		return nil
+	}
+	spends := make([]storage.RateSpend, len(domains))
+	for i, c := range domains {
+		spends[i] = storage.RateSpend{Key: c.key, Limit: c.limit, Cost: 1, BestEffort: true}
+	}
+	return spends
 }
 
 // domainChecks lists the certificatesPerRegisteredDomain check of each

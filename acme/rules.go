@@ -123,6 +123,6 @@ func (s *Server) holdForReview(ctx context.Context, log *slog.Logger, j *storage
 		detail = fmt.Sprintf("rejected by review: %s (profile %q reviews names with sensitive words)", o.Review.Reason, profile.Name)
 	}
 	log.Info("issuance refused by manual review", "reason", o.Review.Reason)
-	s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: "rejectedIdentifier", Detail: detail})
+	s.finishJob(ctx, log, j, o, "", &storage.Problem{Type: "rejectedIdentifier", Detail: detail}, nil)
 	return true, "failed"
 }

@@ -399,8 +399,12 @@ type Store interface {
 	// (a cluster keeps them in different slots) and both are tried whatever
 	// the other's outcome: orderErr is UpdateOrder's, jobErr CompleteJob's.
 	// So the job may be gone while the order did not move; the caller
-	// enqueues it again then.
-	FinishJob(ctx context.Context, o *Order, j *Job) (orderErr, jobErr error)
+	// enqueues it again then. spends, the rate limits a certificate the
+	// brand issued counts against, are spent in the same round trip as
+	// SpendRateLimits would (each BestEffort: the certificate exists),
+	// whatever the order's and the job's outcome; their decisions are not
+	// reported.
+	FinishJob(ctx context.Context, o *Order, j *Job, spends []RateSpend) (orderErr, jobErr error)
 	// JobStats counts the queue without scanning it.
 	JobStats(ctx context.Context) (JobStats, error)
 

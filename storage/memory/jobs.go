@@ -203,9 +203,13 @@ func (s *Store) JobStats(ctx context.Context) (storage.JobStats, error) {
 // FinishJob is UpdateOrder of o, then CompleteJob of j, each reported on
 // its own as the contract says (the job is completed even when the order
 // update fails, as in a store that pipelines the two).
-func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (orderErr, jobErr error) {
+func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job, spends []storage.RateSpend) (orderErr, jobErr error) {
 	if o == nil || j == nil {
 		return errors.New("memory: finish job: nil order"), errors.New("memory: finish job: nil job")
 	}
-	return s.UpdateOrder(ctx, o), s.CompleteJob(ctx, j)
+	orderErr, jobErr = s.UpdateOrder(ctx, o), s.CompleteJob(ctx, j)
+	if len(spends) > 0 {
+		_, _ = s.SpendRateLimits(ctx, spends)
+	}
+	return orderErr, jobErr
 }

@@ -241,8 +241,9 @@ func (s *Store) JobStats(ctx context.Context) (storage.JobStats, error) {
 // trip: the order and the job queue are in different slots, so the two are
 // not atomic, and each outcome is reported on its own. Both scripts are
 // sent by hash; one the server has not cached (a restarted Redis) did not
-// run, and is sent again on its own.
-func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job) (orderErr, jobErr error) {
+// run, and is sent again on its own. The rate-limit spends ride in the same
+// pipeline (spendPipeline), and are settled like SpendRateLimits's.
+func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job, spends []storage.RateSpend) (orderErr, jobErr error) {
 	if o == nil || j == nil {
 		return errors.New("redis: finish job: nil order"), errors.New("redis: finish job: nil job")
 	}
@@ -259,11 +260,18 @@ func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job)
 	orderKeys, orderArgs := []string{orderKey(o.ID)}, []any{o.Version, ob}
 	jobKeys, jobArgs := []string{k.prefix + j.ID, k.due, k.created}, []any{j.Version, j.ID}
 	var cas, done *goredis.Cmd
-	_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	finish := func(p goredis.Pipeliner) {
 		cas = casScript.EvalSha(ctx, p, orderKeys, orderArgs...)
 		done = completeJobScript.EvalSha(ctx, p, jobKeys, jobArgs...)
-		return nil
-	})
+	}
+	if len(spends) > 0 && checkSpends(spends) == nil {
+		_, _ = s.settle(ctx, s.spendPipeline(ctx, spends, finish), false)
+	} else {
+		_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			finish(p)
+			return nil
+		})
+	}
 	if goredis.HasErrorPrefix(cas.Err(), "NOSCRIPT") {
 		cas = casScript.Run(ctx, s.c, orderKeys, orderArgs...)
 	}

@@ -62,7 +62,7 @@ func TestFinishJobAfterScriptFlush(t *testing.T) {
 	}
 	flushScripts(t, url)
 	o.Status = storage.StatusValid
-	oerr, jerr := s.FinishJob(ctx, o, j)
+	oerr, jerr := s.FinishJob(ctx, o, j, []storage.RateSpend{{Key: "finish-after-flush", Limit: storage.RateLimit{Count: 5, Period: time.Hour}, Cost: 1, BestEffort: true}})
 	if oerr != nil || jerr != nil {
 		t.Fatalf("FinishJob after SCRIPT FLUSH = %v, %v", oerr, jerr)
 	}

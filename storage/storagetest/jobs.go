@@ -293,10 +293,26 @@ func testJobFinish(t *testing.T, s storage.Store) {
 		}
 	}
 
-	// Both succeed.
+	// spent reports whether FinishJob spent key's one event (a check of
+	// cost 0 is refused then).
+	oneEvent := storage.RateLimit{Count: 1, Period: time.Hour}
+	spendOf := func(key string) []storage.RateSpend {
+		return []storage.RateSpend{{Key: key, Limit: oneEvent, Cost: 1, BestEffort: true}}
+	}
+	spent := func(what, key string) {
+		t.Helper()
+		d, err := s.SpendRateLimit(ctx, key, oneEvent, 0)
+		wantErr(t, what+": SpendRateLimit check", err, nil)
+		if d.Allowed {
+			t.Errorf("%s: FinishJob did not spend its rate limit", what)
+		}
+	}
+
+	// Both succeed, and the spends are made.
 	o, j := setup()
 	o.Status, o.CertSerial = storage.StatusValid, "0a"
-	oerr, jerr := s.FinishJob(ctx, o, j)
+	issuedKey := newID(t, "rl-issued")
+	oerr, jerr := s.FinishJob(ctx, o, j, spendOf(issuedKey))
 	wantErr(t, "FinishJob order", oerr, nil)
 	wantErr(t, "FinishJob job", jerr, nil)
 	if o.Version != 2 {
@@ -306,6 +322,7 @@ func testJobFinish(t *testing.T, s storage.Store) {
 	wantErr(t, "GetOrder", err, nil)
 	sameRecord(t, "finished order", got, o)
 	jobGone("finished", j.ID, true)
+	spent("finished", issuedKey)
 	st, err := s.JobStats(ctx)
 	wantErr(t, "JobStats", err, nil)
 	if st.Queued != 0 {
@@ -318,8 +335,10 @@ func testJobFinish(t *testing.T, s storage.Store) {
 	o.Status = storage.StatusInvalid
 	wantErr(t, "UpdateOrder", s.UpdateOrder(ctx, o), nil)
 	stale.Status = storage.StatusValid
-	oerr, jerr = s.FinishJob(ctx, &stale, j)
+	staleKey := newID(t, "rl-issued")
+	oerr, jerr = s.FinishJob(ctx, &stale, j, spendOf(staleKey))
 	wantErr(t, "FinishJob(stale order) order", oerr, storage.ErrConflict)
+	spent("stale order", staleKey) // the certificate exists all the same
 	wantErr(t, "FinishJob(stale order) job", jerr, nil)
 	if stale.Version != 1 {
 		t.Errorf("stale order's version moved to %d by a failed FinishJob", stale.Version)
@@ -331,7 +350,7 @@ func testJobFinish(t *testing.T, s storage.Store) {
 	staleJob := *j
 	wantErr(t, "UpdateJob", s.UpdateJob(ctx, j), nil)
 	o.Status = storage.StatusValid
-	oerr, jerr = s.FinishJob(ctx, o, &staleJob)
+	oerr, jerr = s.FinishJob(ctx, o, &staleJob, nil)
 	wantErr(t, "FinishJob(stale job) order", oerr, nil)
 	wantErr(t, "FinishJob(stale job) job", jerr, storage.ErrConflict)
 	jobGone("stale job", j.ID, false)
@@ -341,7 +360,7 @@ func testJobFinish(t *testing.T, s storage.Store) {
 	missing.Version = 1
 	mj := newJob(t, jobBase)
 	mj.Version = 1
-	oerr, jerr = s.FinishJob(ctx, missing, mj)
+	oerr, jerr = s.FinishJob(ctx, missing, mj, nil)
 	wantErr(t, "FinishJob(missing) order", oerr, storage.ErrNotFound)
 	wantErr(t, "FinishJob(missing) job", jerr, storage.ErrNotFound)
 }
