@@ -37,8 +37,8 @@ func jwkVariants(t *testing.T, n int) [][]byte {
 func TestKeyCache(t *testing.T) {
 	t.Parallel()
 	var c keyCache
-	bound := 2 * keyCacheGeneration * keyCacheShards
-	keys := jwkVariants(t, bound+10*keyCacheShards)
+	bound := c.parsed.Bound()
+	keys := jwkVariants(t, bound+160)
 	first, err := c.get(keys[0])
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func TestKeyCache(t *testing.T) {
 	if _, err := c.get([]byte(`{"kty":"EC"}`)); err == nil {
 		t.Error("unreadable key accepted")
 	}
-	if n := c.len(); n != 2 {
+	if n := c.parsed.Len(); n != 2 {
 		t.Errorf("%d keys cached after 2 good and 1 bad, want 2", n)
 	}
 	for i, k := range keys {
@@ -63,7 +63,7 @@ func TestKeyCache(t *testing.T) {
 		if _, err := c.get(keys[0]); err != nil { // in use all along
 			t.Fatal(err)
 		}
-		if n := c.len(); n > bound {
+		if n := c.parsed.Len(); n > bound {
 			t.Fatalf("%d keys cached, bound is %d", n, bound)
 		}
 	}
