@@ -81,7 +81,7 @@ func (s *Store) CreateAccount(ctx context.Context, a *storage.Account) error {
 	if a == nil || a.ID == "" || a.Thumbprint == "" {
 		return errors.New("memory: create account: id and thumbprint are required")
 	}
-	c := cloneAccount(a)
+	c := a.Clone()
 	c.Version = 1
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,7 +105,7 @@ func (s *Store) GetAccount(ctx context.Context, id string) (*storage.Account, er
 	if !ok {
 		return nil, fmt.Errorf("memory: account %q: %w", id, storage.ErrNotFound)
 	}
-	return cloneAccount(a), nil
+	return a.Clone(), nil
 }
 
 // GetAccountByThumbprint returns a copy of the account whose key has the given thumbprint.
@@ -116,7 +116,7 @@ func (s *Store) GetAccountByThumbprint(ctx context.Context, thumbprint string) (
 	if !ok {
 		return nil, fmt.Errorf("memory: account with thumbprint %q: %w", thumbprint, storage.ErrNotFound)
 	}
-	return cloneAccount(s.accounts[id]), nil
+	return s.accounts[id].Clone(), nil
 }
 
 // UpdateAccount replaces the account if a.Version is the stored version, then
@@ -142,7 +142,7 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 		delete(s.byThumb, cur.Thumbprint)
 		s.byThumb[a.Thumbprint] = a.ID
 	}
-	c := cloneAccount(a)
+	c := a.Clone()
 	c.Version = cur.Version + 1
 	s.accounts[a.ID] = c
 	a.Version = c.Version
@@ -167,14 +167,14 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	if o == nil || o.ID == "" {
 		return errors.New("memory: create order: id is required")
 	}
-	oc := cloneOrder(o)
+	oc := o.Clone()
 	oc.Version = 1
 	acs := make([]*storage.Authorization, len(authzs))
 	for i, a := range authzs {
 		if a == nil || a.ID == "" {
 			return fmt.Errorf("memory: create order %q: authorization %d has no id", o.ID, i)
 		}
-		acs[i] = cloneAuthorization(a)
+		acs[i] = a.Clone()
 		acs[i].Version = 1
 	}
 
@@ -213,7 +213,7 @@ func (s *Store) GetOrder(ctx context.Context, id string) (*storage.Order, error)
 	if !ok {
 		return nil, fmt.Errorf("memory: order %q: %w", id, storage.ErrNotFound)
 	}
-	return cloneOrder(o), nil
+	return o.Clone(), nil
 }
 
 // UpdateOrder replaces the order if o.Version is the stored version, then sets
@@ -232,7 +232,7 @@ func (s *Store) UpdateOrder(ctx context.Context, o *storage.Order) error {
 	if cur.Version != o.Version {
 		return fmt.Errorf("memory: update order %q at version %d (stored %d): %w", o.ID, o.Version, cur.Version, storage.ErrConflict)
 	}
-	c := cloneOrder(o)
+	c := o.Clone()
 	c.Version = cur.Version + 1
 	s.orders[o.ID] = c
 	o.Version = c.Version
@@ -285,7 +285,7 @@ func (s *Store) GetAuthorization(ctx context.Context, id string) (*storage.Autho
 	if !ok {
 		return nil, fmt.Errorf("memory: authorization %q: %w", id, storage.ErrNotFound)
 	}
-	return cloneAuthorization(a), nil
+	return a.Clone(), nil
 }
 
 // UpdateAuthorization replaces the authorization (with its challenges) if
@@ -303,7 +303,7 @@ func (s *Store) UpdateAuthorization(ctx context.Context, a *storage.Authorizatio
 	if cur.Version != a.Version {
 		return fmt.Errorf("memory: update authorization %q at version %d (stored %d): %w", a.ID, a.Version, cur.Version, storage.ErrConflict)
 	}
-	c := cloneAuthorization(a)
+	c := a.Clone()
 	c.Version = cur.Version + 1
 	s.authzs[a.ID] = c
 	a.Version = c.Version
@@ -325,7 +325,7 @@ func (s *Store) CreateCertificate(ctx context.Context, c *storage.Certificate) e
 	if c == nil || c.Serial == "" {
 		return errors.New("memory: create certificate: serial is required")
 	}
-	cc := cloneCertificate(c)
+	cc := c.Clone()
 	cc.Version = 1
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -351,7 +351,7 @@ func (s *Store) LatestCertificate(ctx context.Context, accountID string, names [
 	if !ok || !time.Now().Before(c.NotAfter) {
 		return nil, fmt.Errorf("memory: certificate of account %q for %v: %w", accountID, names, storage.ErrNotFound)
 	}
-	return cloneCertificate(c), nil
+	return c.Clone(), nil
 }
 
 // GetCertificate returns a copy of the certificate with the given serial.
@@ -362,7 +362,7 @@ func (s *Store) GetCertificate(ctx context.Context, serial string) (*storage.Cer
 	if !ok {
 		return nil, fmt.Errorf("memory: certificate %q: %w", serial, storage.ErrNotFound)
 	}
-	return cloneCertificate(c), nil
+	return c.Clone(), nil
 }
 
 // UpdateCertificate replaces the certificate if c.Version is the stored
@@ -380,7 +380,7 @@ func (s *Store) UpdateCertificate(ctx context.Context, c *storage.Certificate) e
 	if cur.Version != c.Version {
 		return fmt.Errorf("memory: update certificate %q at version %d (stored %d): %w", c.Serial, c.Version, cur.Version, storage.ErrConflict)
 	}
-	cc := cloneCertificate(c)
+	cc := c.Clone()
 	cc.Version = cur.Version + 1
 	s.certs[c.Serial] = cc
 	c.Version = cc.Version
