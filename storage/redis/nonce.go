@@ -94,9 +94,9 @@ func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires
 		return false, nil, nil
 	}
 	if getPF != nil {
-		decodePrefetch(also, getPF)
+		s.decodePrefetch(also, getPF)
 	}
-	a, err := decodeGot[storage.Account](get, "account "+strconv.Quote(accountID))
+	a, err := decodeRecord[storage.Account](s, get, "account "+strconv.Quote(accountID))
 	return true, a, err
 }
 
@@ -117,14 +117,14 @@ func prefetchKey(p *storage.Prefetch) string {
 }
 
 // decodePrefetch fills p from its pipelined GET, as the matching Get would.
-func decodePrefetch(p *storage.Prefetch, get *goredis.StringCmd) {
+func (s *Store) decodePrefetch(p *storage.Prefetch, get *goredis.StringCmd) {
 	switch p.Kind {
 	case storage.PrefetchOrder:
-		p.Order, p.Err = decodeGot[storage.Order](get, "order "+strconv.Quote(p.ID))
+		p.Order, p.Err = decodeRecord[storage.Order](s, get, "order "+strconv.Quote(p.ID))
 	case storage.PrefetchAuthorization:
-		p.Authorization, p.Err = decodeGot[storage.Authorization](get, "authorization "+strconv.Quote(p.ID))
+		p.Authorization, p.Err = decodeRecord[storage.Authorization](s, get, "authorization "+strconv.Quote(p.ID))
 	case storage.PrefetchCertificate:
-		p.Certificate, p.Err = decodeGot[storage.Certificate](get, "certificate "+strconv.Quote(p.ID))
+		p.Certificate, p.Err = decodeRecord[storage.Certificate](s, get, "certificate "+strconv.Quote(p.ID))
 	}
 	p.Read = true
 }

@@ -230,7 +230,7 @@ func (s *Store) renews(ctx context.Context, index *goredis.StringCmd, setKey str
 	if !ok {
 		return false, fmt.Errorf("redis: %s: malformed index entry %q", what, v)
 	}
-	c, err := getJSON[storage.Certificate](ctx, s, certKey(serial), what)
+	c, err := getRecord[storage.Certificate](ctx, s, certKey(serial), what)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
 	}
