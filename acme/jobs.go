@@ -212,6 +212,7 @@ type jobStart struct {
 // nil unless finalize enqueued j a moment ago. It returns the order as the
 // step left it (nil when the step did not get that far).
 func (s *Server) runJob(ctx context.Context, j *storage.Job, start *jobStart) *storage.Order {
+	growStack() // a job step runs on a goroutine of its own; see growStack
 	// The whole step fits in the lease, brand call and store writes alike.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.JobLease*9/10)
 	defer cancel()
