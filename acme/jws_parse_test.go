@@ -138,3 +138,70 @@ func FuzzDecodeFlatJWS(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanFlatJWS checks scanFlatJWS against encoding/json and the general
+// path: whatever it accepts, the general path accepts too and reads the
+// same members.
+func FuzzScanFlatJWS(f *testing.F) {
+	flat, _ := signedFlat(f, "n", "https://acme.test/x")
+	for _, s := range []string{
+		flat,
+		`{"protected":"a","payload":"","signature":"c"}`,
+		` { "signature" : "c" , "payload":"b","protected":"a" } `,
+		`{"protected":"a","protected":"b"}`,
+		`{"Protected":"a"}`,
+		`{"protected":"a\u0062"}`,
+		`{"protected":"a","payload":null}`,
+		`{"protected":"a"}x`,
+		`{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := scanFlatJWS(body)
+		if !ok {
+			return
+		}
+		want, err := readFlatJWS(body)
+		if err != nil {
+			t.Fatalf("scanFlatJWS accepted %q, the general path refuses it: %v", body, err)
+		}
+		if got.Protected != want.Protected || got.Signature != want.Signature || (got.Payload == nil) != (want.Payload == nil) ||
+			(got.Payload != nil && *got.Payload != *want.Payload) || want.Signatures != nil || want.Header != nil {
+			t.Fatalf("scanFlatJWS read %+v from %q, the general path %+v", got, body, want)
+		}
+	})
+}
+
+// TestScanFlatJWS: the scan takes the bodies clients send, and leaves
+// everything unusual to the general path.
+func TestScanFlatJWS(t *testing.T) {
+	flat, _ := signedFlat(t, "n", "https://acme.test/x")
+	for _, body := range []string{
+		flat,
+		`{"protected":"a","payload":"","signature":"c"}`,
+		"\t{ \"signature\" : \"c\" ,\n\"payload\":\"b\",\r\"protected\":\"a\" } ",
+	} {
+		if _, ok := scanFlatJWS([]byte(body)); !ok {
+			t.Errorf("scan refused %q", body)
+		}
+	}
+	for _, body := range []string{
+		`{"protected":"a","protected":"b"}`,
+		`{"Protected":"a","payload":"b","signature":"c"}`,
+		`{"protected":"a\u0062","payload":"b","signature":"c"}`,
+		`{"protected":"a+/=","payload":"b","signature":"c"}`,
+		`{"protected":"a","payload":null,"signature":"c"}`,
+		`{"protected":"a","payload":"b","signature":"c","header":{}}`,
+		`{"protected":"a","payload":"b","signature":"c"}x`,
+		`{"protected":"a","payload":"b","signature":"c",}`,
+		`{"protected":"a" "payload":"b"}`,
+		`{}`,
+		``,
+		`{"protected":"a`,
+	} {
+		if f, ok := scanFlatJWS([]byte(body)); ok {
+			t.Errorf("scan took %q as %+v; it is for the general path", body, f)
+		}
+	}
+}
