@@ -526,6 +526,7 @@ func (s *Server) storeIssued(ctx context.Context, o *storage.Order, res issuer.R
 // first try whatever its outcome (the certificate exists either way).
 func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job, o *storage.Order, serial string, p *storage.Problem, spends []storage.RateSpend) bool {
 	moved, completed := false, false
+	var spendAgain []storage.RateSpend
 	for attempt := 0; attempt < 5 && o.Status == storage.StatusProcessing; attempt++ {
 		next := *o
 		if p != nil {
@@ -546,7 +547,11 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 			}
 			if err != nil && !storeVerdict(err) {
 				// An outage, or a lost reply: the move is retried as
-				// below (a move that did happen then conflicts).
+				// below (a move that did happen then conflicts), and
+				// the spends, whose fate is as unknown, are made again
+				// once it is settled (counting a certificate twice
+				// rather than a quota not at all).
+				spendAgain = spends
 				err = retryStore(ctx, log, "issuance job: recording the outcome on the order", func() error {
 					return s.store.UpdateOrder(ctx, &next)
 				})
@@ -589,6 +594,11 @@ func (s *Server) finishJob(ctx context.Context, log *slog.Logger, j *storage.Job
 	}
 	if !completed {
 		s.completeJob(ctx, log, j)
+	}
+	if len(spendAgain) > 0 {
+		if _, err := s.store.SpendRateLimits(ctx, spendAgain); err != nil {
+			log.Warn("rate limits not spent for an issued certificate", "err", err)
+		}
 	}
 	return moved
 }

@@ -369,6 +369,10 @@ func authzFailure(a *storage.Authorization) *storage.Problem {
 	return &storage.Problem{Type: "unauthorized", Detail: fmt.Sprintf("authorization for %s is %s", id.Value, a.Status), Identifier: &id}
 }
 
+// orphanRecheck is how long orphanState waits before it looks for the job
+// a second time.
+const orphanRecheck = time.Second
+
 // orphanState finds an order whose issuance was lost: processing for longer
 // than a job lease, and no job left to finish it. Finalize stores the job
 // before the order moves and a job ends only after moving it, so this takes
@@ -381,11 +385,20 @@ func (s *Server) orphanState(ctx context.Context, o *storage.Order) (*storage.Or
 	if o.FinalizedAt.IsZero() || time.Since(o.FinalizedAt) <= s.cfg.JobLease {
 		return o, false, nil
 	}
-	_, err := s.store.GetJob(ctx, o.ID)
-	if !errors.Is(err, storage.ErrNotFound) {
-		// Its job exists (a brand taking its time), or the store cannot
-		// tell now: nothing to decide on this read.
-		return o, false, nil
+	// FinishJob deletes a job before the order's move is known and
+	// re-queues it a round trip later if the move failed (a conflicting
+	// write, such as a review decision): one look could fall in that gap.
+	// So the job must be missing twice, a second apart.
+	for look := range 2 {
+		if look > 0 && !sleep(ctx, orphanRecheck) {
+			return o, false, nil
+		}
+		_, err := s.store.GetJob(ctx, o.ID)
+		if !errors.Is(err, storage.ErrNotFound) {
+			// Its job exists (a brand taking its time), or the store
+			// cannot tell now: nothing to decide on this read.
+			return o, false, nil
+		}
 	}
 	s.log.Warn("order processing with no issuance job left; marking it invalid", "order", o.ID, "account", o.AccountID, "finalized_at", o.FinalizedAt)
 	next := *o

@@ -1,11 +1,16 @@
 package acme_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/acmegw/acmegw/issuer"
+	"github.com/acmegw/acmegw/storage"
+	"github.com/acmegw/acmegw/storage/memory"
 )
 
 // TestOrphanedProcessingOrder: an order processing for longer than a job
@@ -66,4 +71,59 @@ func TestOrphanedProcessingOrder(t *testing.T) {
 			t.Errorf("the other order is %s, want still processing", got.Status)
 		}
 	})
+}
+
+// jobGapStore answers GetJob for one job with ErrNotFound once, as a read
+// falling between FinishJob deleting a job and re-queueing it would.
+type jobGapStore struct {
+	storage.Store
+	mu  sync.Mutex
+	gap string
+}
+
+func (s *jobGapStore) GetJob(ctx context.Context, id string) (*storage.Job, error) {
+	s.mu.Lock()
+	gap := s.gap == id
+	if gap {
+		s.gap = ""
+	}
+	s.mu.Unlock()
+	if gap {
+		return nil, fmt.Errorf("job %q: %w", id, storage.ErrNotFound)
+	}
+	return s.Store.GetJob(ctx, id)
+}
+
+// TestOrphanCheckLooksTwice: a poll that finds an old processing order's
+// job missing once (the gap while FinishJob re-queues it) leaves the order
+// processing; only a job missing on a second look a moment later is lost.
+func TestOrphanCheckLooksTwice(t *testing.T) {
+	t.Parallel()
+	st := &jobGapStore{Store: memory.New()}
+	fb := &fakeBrand{pending: map[string]issuer.Request{}}
+	e := newEnv(t, st, withBrand("fake", fb, issuer.Profile{Name: "fake", Description: "slow", Brand: "fake"}))
+	fb.e = e
+	fb.submit = func(int64) (issuer.Result, error) {
+		return issuer.Result{Ticket: "T-1", RetryAfter: time.Hour}, nil
+	}
+	a := e.newAccount(t)
+	u, o := a.readyFakeOrder(t, "gap.example.com")
+	if got, _ := a.finalizeFake(t, o, "gap.example.com"); got.Status != "processing" {
+		t.Fatalf("finalize answered %s, want processing", got.Status)
+	}
+	ctx := t.Context()
+	stored, err := e.store.GetOrder(ctx, orderID(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.FinalizedAt = time.Now().Add(-time.Hour)
+	if err := e.store.UpdateOrder(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	st.mu.Lock()
+	st.gap = orderID(u)
+	st.mu.Unlock()
+	if got := a.order(t, u); got.Status != "processing" {
+		t.Fatalf("an order whose job was missing for one look is %s, want still processing", got.Status)
+	}
 }
