@@ -429,7 +429,8 @@ type Prefetch struct {
 
 	// Read is set by the store once it has read the record: Order,
 	// Authorization or Certificate (by Kind) and Err are then what the
-	// matching Get would have returned. A refused nonce leaves it false.
+	// matching Get would have returned. A refused nonce, or an account
+	// that does not exist, may leave it false (the caller then reads).
 	Read          bool
 	Order         *Order
 	Authorization *Authorization

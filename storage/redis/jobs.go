@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -264,7 +265,13 @@ func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job,
 		cas = casScript.EvalSha(ctx, p, orderKeys, orderArgs...)
 		done = completeJobScript.EvalSha(ctx, p, jobKeys, jobArgs...)
 	}
-	if len(spends) > 0 && checkSpends(spends) == nil {
+	if len(spends) > 0 && checkSpends(spends) != nil {
+		// Spends the caller built wrong are a bug, not a reason to
+		// leave the order unfinished: they are dropped, and said so.
+		slog.Warn("finish job: rate-limit spends refused", "job", j.ID, "err", checkSpends(spends))
+		spends = nil
+	}
+	if len(spends) > 0 {
 		_, _ = s.settle(ctx, s.spendPipeline(ctx, spends, finish), false)
 	} else {
 		_, _ = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {

@@ -93,10 +93,13 @@ func (s *Store) RedeemNonceGetAccount(ctx context.Context, nonce string, expires
 	if !redeemed {
 		return false, nil, nil
 	}
-	if getPF != nil {
+	a, err := decodeRecord[storage.Account](s, get, "account "+strconv.Quote(accountID))
+	if getPF != nil && err == nil {
+		// Only for an account that exists: a request naming none is
+		// refused before its record could matter, and must not fill the
+		// record cache with whatever it names.
 		s.decodePrefetch(also, getPF)
 	}
-	a, err := decodeRecord[storage.Account](s, get, "account "+strconv.Quote(accountID))
 	return true, a, err
 }
 

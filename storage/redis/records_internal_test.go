@@ -63,3 +63,36 @@ func TestRecordCache(t *testing.T) {
 		t.Fatalf("after another instance's update: %+v, %v; want deactivated at version %d", got, err, upd.Version)
 	}
 }
+
+// TestRecordCacheBounds: a record read for a request naming no existing
+// account is not decoded (nor cached), and records over maxCachedRecord
+// (certificates with their chains) are decoded without being kept.
+func TestRecordCacheBounds(t *testing.T) {
+	url := testredis.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	big := &storage.Certificate{Serial: "b1", AccountID: "owner", ChainPEM: make([]byte, 2*maxCachedRecord), Status: storage.StatusValid, NotAfter: time.Now().Add(time.Hour)}
+	if err := s.CreateCertificate(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	pf := &storage.Prefetch{Kind: storage.PrefetchCertificate, ID: big.Serial}
+	ok, _, err := s.RedeemNonceGetAccount(ctx, "n-anon", time.Now().Add(time.Minute), "no-such-account", pf)
+	if !ok || err == nil || pf.Read || pf.Certificate != nil {
+		t.Fatalf("prefetch for a missing account = %v, %v, %+v; want the nonce spent, ErrNotFound and nothing read", ok, err, pf)
+	}
+	if n := s.records.Len(); n != 0 {
+		t.Errorf("%d records cached after a request naming no account", n)
+	}
+	got, err := s.GetCertificate(ctx, big.Serial)
+	if err != nil || len(got.ChainPEM) != len(big.ChainPEM) {
+		t.Fatalf("GetCertificate = %v, %v", got, err)
+	}
+	if n := s.records.Len(); n != 0 {
+		t.Errorf("a %d-byte record was cached; the bound is %d", len(big.ChainPEM), maxCachedRecord)
+	}
+}

@@ -193,11 +193,17 @@ func decodeRecord[T any, PT record[T]](s *Store, get *goredis.StringCmd, what st
 		}
 	}
 	v, err := decodeGot[T](get, what)
-	if err == nil {
+	if err == nil && len(b) <= maxCachedRecord {
 		s.records.Put(b, PT(v).Clone())
 	}
 	return v, err
 }
+
+// maxCachedRecord bounds the size of a record the cache keeps, and so its
+// memory (bytecache bounds the count: 4096 x 4 KiB, twice over with the
+// decoded copy). Accounts, orders and authorizations are well under it; a
+// certificate with its chain is usually over, and is read once anyway.
+const maxCachedRecord = 4 << 10
 
 // decodeGot decodes the record a GET (on its own or pipelined) returned.
 func decodeGot[T any](get *goredis.StringCmd, what string) (*T, error) {
