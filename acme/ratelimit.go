@@ -319,7 +319,7 @@ func (s *Server) limitNewOrder(ctx context.Context, acct *storage.Account, ids [
 // checks the certificate limits of the order's registered domains (unless
 // it is a renewal) and spends one of the order's finalize attempts, which a
 // refused domain leaves unspent. It returns the domain checks to spend with
-// spendIssued once the certificate exists.
+// issuedSpends/spendIssued once the certificate exists.
 func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCheck, *Problem) {
 	var b limitBatch
 	if c, on := s.limitCheck(LimitFinalizePerOrder, o.ID, "too many finalize requests for this order", o.AccountID); on {
@@ -343,8 +343,9 @@ func (s *Server) limitFinalize(ctx context.Context, o *storage.Order) ([]limitCh
 }
 
 // spendIssued spends the certificate limits limitFinalize checked (and the
-// profile's quotas), once the order's certificate was issued or accepted by
-// its brand, in one batch. The certificate exists either way, so each limit
+// profile's quotas) once the brand accepted the order to issue later, in one
+// batch; a certificate issued at once has them spent with its FinishJob
+// (issuedSpends). The certificate exists either way, so each limit
 // is spent if it fits whatever the others do (BestEffort), and a failure or
 // refusal (another order used up the limit meanwhile) is only logged.
 func (s *Server) spendIssued(ctx context.Context, o *storage.Order, domains []limitCheck) {

@@ -265,10 +265,10 @@ func (s *Store) FinishJob(ctx context.Context, o *storage.Order, j *storage.Job,
 		cas = casScript.EvalSha(ctx, p, orderKeys, orderArgs...)
 		done = completeJobScript.EvalSha(ctx, p, jobKeys, jobArgs...)
 	}
-	if len(spends) > 0 && checkSpends(spends) != nil {
+	if err := checkSpends(spends); err != nil {
 		// Spends the caller built wrong are a bug, not a reason to
 		// leave the order unfinished: they are dropped, and said so.
-		slog.Warn("finish job: rate-limit spends refused", "job", j.ID, "err", checkSpends(spends))
+		slog.Warn("finish job: rate-limit spends refused", "job", j.ID, "err", err)
 		spends = nil
 	}
 	if len(spends) > 0 {
