@@ -35,6 +35,14 @@ package redis
 //	max_retries=N          resends after a network error     acmegw default -1 (none; see New)
 //	client_name=, protocol=2|3, skip_verify=true (rediss), db=N
 //
+// One option is acmegw's own:
+//
+//	autopipeline=true      send concurrent requests' commands to Redis together  default true
+//
+// With autopipeline on (see autoPipeline), commands that concurrent requests
+// issue share writes and reads on one held connection per node instead of
+// each taking a pooled connection for its own round trip.
+//
 // The short defaults make a Redis outage a prompt 503 with Retry-After
 // rather than a request that hangs: a refused connection fails in well under
 // a second, an unreachable host within dial_timeout × dialer_retries, a
@@ -76,6 +84,9 @@ type ClientOptions struct {
 	Simple   *goredis.Options         // one node: redis://, rediss://, unix://
 	Cluster  *goredis.ClusterOptions  // Redis Cluster: addr= seeds
 	Failover *goredis.FailoverOptions // Sentinel: redis+sentinel:// or sentinel_master=
+	// AutoPipeline sends the store's commands through go-redis's
+	// full-duplex automatic pipeliner (the URL's autopipeline=, default on).
+	AutoPipeline bool
 }
 
 // NewClient builds the client the options describe.
@@ -114,6 +125,14 @@ func ParseURL(rawURL string) (*ClientOptions, error) {
 		}
 	}
 	set := q.Has
+
+	autoPipe := true
+	if set("autopipeline") {
+		if autoPipe, err = strconv.ParseBool(q.Get("autopipeline")); err != nil {
+			return nil, fmt.Errorf("redis: invalid autopipeline %q: want true or false", q.Get("autopipeline"))
+		}
+		q.Del("autopipeline")
+	}
 
 	// sentinel_master is acmegw's name; go-redis reads master_name.
 	master := q.Get("master_name")
@@ -176,14 +195,14 @@ func ParseURL(rawURL string) (*ClientOptions, error) {
 			return nil, fmt.Errorf("redis: parse Sentinel url: %w", err)
 		}
 		d.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.Protocol)
-		return &ClientOptions{Failover: o}, nil
+		return &ClientOptions{Failover: o, AutoPipeline: autoPipe}, nil
 	case cluster:
 		o, err := goredis.ParseClusterURL(s)
 		if err != nil {
 			return nil, fmt.Errorf("redis: parse cluster url: %w", err)
 		}
 		d.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.Protocol)
-		return &ClientOptions{Cluster: o}, nil
+		return &ClientOptions{Cluster: o, AutoPipeline: autoPipe}, nil
 	default:
 		o, err := goredis.ParseURL(s)
 		if err != nil {
@@ -191,7 +210,7 @@ func ParseURL(rawURL string) (*ClientOptions, error) {
 		}
 		o.DialerRetries, o.DialerRetryTimeout = dialerRetries, dialerRetryTimeout
 		d.apply(&o.DialTimeout, &o.DialerRetries, &o.ReadTimeout, &o.WriteTimeout, &o.PoolTimeout, &o.MaxRetries, &o.Protocol)
-		return &ClientOptions{Simple: o}, nil
+		return &ClientOptions{Simple: o, AutoPipeline: autoPipe}, nil
 	}
 }
 

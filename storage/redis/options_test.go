@@ -213,9 +213,32 @@ func TestParseURLErrors(t *testing.T) {
 		"redis://h:1/0?pool_size=big",
 		"redis://h:1?addr=nohost",
 		"redis://h:1/x",
+		"redis://h:1/0?autopipeline=maybe",
 	} {
 		if opt, err := redis.ParseURL(u); err == nil {
 			t.Errorf("ParseURL(%q) = %+v, want an error", u, opt)
+		}
+	}
+}
+
+func TestParseURLAutoPipeline(t *testing.T) {
+	for u, want := range map[string]bool{
+		"redis://h:1/0":                                  true,
+		"redis://h:1/0?autopipeline=":                    true,
+		"redis://h:1/0?autopipeline=false":               false,
+		"redis://h:1/0?autopipeline=0&pool_size=3":       false,
+		"redis://h:1?addr=h:2&autopipeline=false":        false,
+		"redis://h:1?addr=h:2":                           true,
+		"redis+sentinel://s:1/0?sentinel_master=m":       true,
+		"redis://s:1/0?sentinel_master=m&autopipeline=f": false,
+	} {
+		opt, err := redis.ParseURL(u)
+		if err != nil {
+			t.Errorf("ParseURL(%q): %v", u, err)
+			continue
+		}
+		if opt.AutoPipeline != want {
+			t.Errorf("ParseURL(%q).AutoPipeline = %v, want %v", u, opt.AutoPipeline, want)
 		}
 	}
 }

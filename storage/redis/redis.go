@@ -100,7 +100,11 @@ return 0
 
 // Store is a storage.Store kept in Redis. It is safe for concurrent use.
 type Store struct {
+	// c carries every command: the client itself or, with autopipeline
+	// on, its automatic pipeliner.
 	c goredis.UniversalClient
+	// client is the go-redis client c belongs to, which Close closes.
+	client goredis.UniversalClient
 	// jobQueue names the job queue; empty is the default one (see WithJobQueue).
 	jobQueue string
 	// records holds decoded accounts, orders, authorizations and
@@ -129,8 +133,14 @@ func New(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	c := opt.NewClient()
 	s := NewFromClient(c)
+	if opt.AutoPipeline {
+		if s.c, err = autoPipeline(c); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+	}
 	if err := s.Ping(ctx); err != nil {
-		_ = c.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -140,7 +150,7 @@ func New(ctx context.Context, rawURL string) (*Store, error) {
 // anything else New's URL form cannot express). Close closes the client.
 // Configure it with MaxRetries -1 for the reason given at New.
 func NewFromClient(c goredis.UniversalClient) *Store {
-	return &Store{c: c, records: new(bytecache.Cache[any])}
+	return &Store{c: c, client: c, records: new(bytecache.Cache[any])}
 }
 
 // Ping reports whether Redis answers.
@@ -153,7 +163,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the client and its connections.
 func (s *Store) Close() error {
-	if err := s.c.Close(); err != nil {
+	if s.c != s.client {
+		// The pipeliner first: it sends what is queued before the
+		// connections go.
+		_ = s.c.Close()
+	}
+	if err := s.client.Close(); err != nil {
 		return fmt.Errorf("redis: close: %w", err)
 	}
 	return nil
@@ -517,7 +532,7 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		}
 		listed = true
 	}
-	if _, cluster := s.c.(*goredis.ClusterClient); !cluster {
+	if _, cluster := s.client.(*goredis.ClusterClient); !cluster {
 		// One node: one transaction, so nothing is ever half-written.
 		_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			setNX(p, 0, len(keys))

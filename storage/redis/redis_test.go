@@ -34,6 +34,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceWithoutAutoPipeline runs the suite with each command on
+// its own pooled round trip (autopipeline=false), the other way the store
+// can talk to Redis.
+func TestConformanceWithoutAutoPipeline(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store {
+		return open(t, testredis.Start(t)+"?autopipeline=false").WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
+	})
+}
+
 // TestSharedAcrossInstances checks that two stores on one Redis, standing in
 // for two acmegw instances, see each other's writes and share nonces.
 func TestSharedAcrossInstances(t *testing.T) {
