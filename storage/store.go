@@ -192,6 +192,26 @@ func (l RateLimit) Interval() time.Duration {
 	return max(l.Period/time.Duration(l.Count), 1)
 }
 
+// GCRA decides on cost events at now for a key whose stored TAT is tat
+// (zero when absent), and returns the TAT to store if they are allowed.
+// Times count units of unit since the Unix epoch: the memory store works in
+// nanoseconds, the Redis store in microseconds (its script does these sums
+// in Lua; its cost-0 peeks use this).
+func (l RateLimit) GCRA(unit time.Duration, tat, now int64, cost int) (int64, RateDecision) {
+	t := max(int64(l.Interval()/unit), 1)
+	window := int64(l.MaxBurst()) * t
+	tat = max(tat, now)
+	// A TAT beyond the window was spent under a larger limit than this one
+	// (the configuration changed); it owes no more than a full window.
+	tat = min(tat, now+window)
+	need := int64(max(cost, 1))
+	if allowAt := tat + need*t - window; now < allowAt {
+		return tat, RateDecision{Remaining: int((now - tat + window) / t), RetryAfter: time.Duration(allowAt-now) * unit}
+	}
+	tat += int64(cost) * t
+	return tat, RateDecision{Allowed: true, Remaining: int((now - tat + window) / t)}
+}
+
 // Validate reports whether the limit can be enforced: Count and Period
 // positive, Burst not negative, and Burst intervals short of 100 years (so
 // that no implementation's arithmetic overflows).
@@ -353,6 +373,8 @@ type Store interface {
 	// fit. It returns every item's decision, in order: Allowed reports
 	// whether that item's events fit, Remaining how many fit after the call,
 	// refunds included. An invalid item is an error and spends nothing.
+	// Items of cost 0 only check; the spends of the same batch may or may
+	// not be seen by them, so a batch names each key once.
 	SpendRateLimits(ctx context.Context, spends []RateSpend) ([]RateDecision, error)
 	// SpendRateLimitsUnlessRenewal is SpendRateLimits for the account's
 	// request for exactly names, with the LatestCertificate lookup that

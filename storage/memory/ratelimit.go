@@ -155,23 +155,9 @@ func (rl *rateLimits) storeLocked(key string, tat int64) {
 	rl.tats[key] = tat
 }
 
-// gcra decides on cost events at now for a key whose stored TAT is tat
-// (zero when absent) and returns the TAT to store if they are allowed.
-// All times are Unix nanoseconds. The Redis store's script is the same
-// computation in microseconds.
+// gcra is storage.RateLimit.GCRA in nanoseconds.
 func gcra(l storage.RateLimit, tat, now int64, cost int) (int64, storage.RateDecision) {
-	t := int64(l.Interval())
-	window := int64(l.MaxBurst()) * t
-	tat = max(tat, now)
-	// A TAT beyond the window was spent under a larger limit than this one
-	// (the configuration changed); it owes no more than a full window.
-	tat = min(tat, now+window)
-	need := int64(max(cost, 1))
-	if allowAt := tat + need*t - window; now < allowAt {
-		return tat, storage.RateDecision{Remaining: int((now - tat + window) / t), RetryAfter: time.Duration(allowAt - now)}
-	}
-	tat += int64(cost) * t
-	return tat, storage.RateDecision{Allowed: true, Remaining: int((now - tat + window) / t)}
+	return l.GCRA(time.Nanosecond, tat, now, cost)
 }
 
 // expireLocked drops up to limit keys whose TAT has passed and reports
