@@ -154,6 +154,13 @@ func BenchmarkNonce(b *testing.B) {
 	storagetest.BenchNonce(b, s)
 }
 
+// BenchmarkNonceWithoutAutoPipeline is BenchmarkNonce with each command on
+// its own pooled round trip, for comparison.
+func BenchmarkNonceWithoutAutoPipeline(b *testing.B) {
+	s := open(b, testredis.Start(b)+"?autopipeline=false")
+	storagetest.BenchNonce(b, s)
+}
+
 // TestCASRecordNotEndingInVersion checks the compare-and-swap on a record
 // whose JSON does not end with its version (written by hand, or by a
 // future field order): the script falls back to decoding it whole.

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -286,16 +287,24 @@ func BenchNonce(b *testing.B, s storage.Store) {
 				i++
 			}
 		})
-		b.Run(name+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				// A fresh prefix per goroutine and per run: RunParallel
-				// is called again for each b.N the benchmark tries.
-				w := newID(b, name) + "-"
-				for i := 0; pb.Next(); i++ {
-					redeem(b, w+strconv.Itoa(i), withAccount)
-				}
+		// parallel has one caller per CPU; parallel64 has 64, as many as
+		// the requests in flight under "acmegw bench --clients 64".
+		for _, par := range []struct {
+			name string
+			per  int // callers per CPU
+		}{{"parallel", 1}, {"parallel64", max(64/runtime.GOMAXPROCS(0), 1)}} {
+			b.Run(name+"/"+par.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(par.per)
+				b.RunParallel(func(pb *testing.PB) {
+					// A fresh prefix per goroutine and per run: RunParallel
+					// is called again for each b.N the benchmark tries.
+					w := newID(b, name) + "-"
+					for i := 0; pb.Next(); i++ {
+						redeem(b, w+strconv.Itoa(i), withAccount)
+					}
+				})
 			})
-		})
+		}
 	}
 }
