@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,7 +34,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg)
+	logOut := newCoalescingWriter(os.Stderr)
+	defer logOut.Close() // last: everything logged before it is written
+	log, err := newLogger(cfg, logOut)
 	if err != nil {
 		return err
 	}
@@ -134,7 +137,7 @@ func serve(args []string) error {
 	return nil
 }
 
-func newLogger(cfg Config) (*slog.Logger, error) {
+func newLogger(cfg Config, out io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		return nil, fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
@@ -142,9 +145,9 @@ func newLogger(cfg Config) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
 	switch cfg.LogFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(out, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(out, opts)), nil
 	}
 	return nil, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
 }
