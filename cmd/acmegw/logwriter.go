@@ -46,6 +46,7 @@ func (w *coalescingWriter) Write(p []byte) (int, error) {
 	}
 	if w.closed {
 		w.mu.Unlock()
+		<-w.done // lines queued before Close go first
 		return w.out.Write(p)
 	}
 	w.pending = append(w.pending, p...)

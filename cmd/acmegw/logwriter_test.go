@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,5 +104,54 @@ func TestCoalescingWriterBackpressure(t *testing.T) {
 	_ = w.Close()
 	if got := out.buf.Len(); got != n*len(line) {
 		t.Errorf("%d bytes out, want %d", got, n*len(line))
+	}
+}
+
+// firstBlockedWriter holds its first write until release; later writes
+// go through at once.
+type firstBlockedWriter struct {
+	release chan struct{}
+	started atomic.Bool
+	lockedBuffer
+}
+
+func (b *firstBlockedWriter) Write(p []byte) (int, error) {
+	if b.started.CompareAndSwap(false, true) {
+		<-b.release
+	}
+	return b.lockedBuffer.Write(p)
+}
+
+// TestCoalescingWriterOrderAcrossClose checks that a line written while
+// Close is under way comes after the lines queued before it, even when it
+// could reach the output first.
+func TestCoalescingWriterOrderAcrossClose(t *testing.T) {
+	out := &firstBlockedWriter{release: make(chan struct{})}
+	w := newCoalescingWriter(out)
+	fmt.Fprintf(w, "queued 1\n")
+	waitFor := func(cond func() bool) {
+		for {
+			w.mu.Lock()
+			ok := cond()
+			w.mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitFor(func() bool { return len(w.pending) == 0 }) // taken: the goroutine is stuck writing it
+	fmt.Fprintf(w, "queued 2\n")
+	closed := make(chan struct{})
+	go func() { _ = w.Close(); close(closed) }()
+	waitFor(func() bool { return w.closed })
+	late := make(chan struct{})
+	go func() { fmt.Fprintf(w, "late\n"); close(late) }()
+	time.Sleep(20 * time.Millisecond) // time for "late" to overtake, if it could
+	close(out.release)
+	<-closed
+	<-late
+	if got, want := out.buf.String(), "queued 1\nqueued 2\nlate\n"; got != want {
+		t.Errorf("out = %q, want %q", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
@@ -40,6 +41,20 @@ func Start(t testing.TB) string {
 		return u
 	}
 	return StartServer(t).URL()
+}
+
+// WithOption returns the store URL rawURL (from Start) with the query
+// option name=value set, whatever query it has already.
+func WithOption(t testing.TB, rawURL, name, value string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatalf("testredis: parse %q: %v", rawURL, err)
+	}
+	q := u.Query()
+	q.Set(name, value)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // Server is a private redis-server process. Tests that exercise outages use

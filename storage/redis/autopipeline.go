@@ -24,13 +24,21 @@ import (
 // instead of 34 with two (the hand-off to the writer and back).
 //
 // What changes:
-//   - A command's context no longer bounds it once queued; the
-//     connection's read and write timeouts do (read_timeout, write_timeout),
-//     which is how a Redis outage is still a prompt error.
+//   - Contexts. A single command is queued whatever its context says, even
+//     one already cancelled, and is then bounded only by the connection's
+//     timeouts (dial_timeout × dialer_retries, read_timeout, write_timeout),
+//     which is how a Redis outage is still a prompt error (about 4 s at
+//     worst with the defaults, also for callers with a shorter deadline).
+//     A pipeline whose context is done is refused before it is queued.
+//     So a request whose client went away may still spend a rate-limit
+//     token or write a record, as if it had ended a moment earlier; every
+//     multi-step write already undoes itself on a later failure.
 //   - Pipelines the store builds ride the held connection as one contiguous
 //     batch; MULTI/EXEC transactions take a pooled connection as before.
-//   - max_retries is honoured as before: with acmegw's default of none, a
-//     batch that lost its connection fails rather than being sent again.
+//   - Resending: on one node and Sentinel, acmegw's default max_retries=-1
+//     still means a batch that lost its connection fails rather than being
+//     sent again. On a Cluster, go-redis resends up to max_redirects (3)
+//     times, with or without the pipeliner.
 //
 // The pipeliner is go-redis's and marked experimental there; the go-redis
 // version is pinned in go.mod, and autopipeline=false in the store URL

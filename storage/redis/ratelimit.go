@@ -329,8 +329,10 @@ func peekDecision(get *goredis.StringCmd, l storage.RateLimit) (storage.RateDeci
 	case err != nil:
 		return storage.RateDecision{}, err
 	default:
+		// Like the script's tonumber(): a value that is no number counts
+		// as no TAT, and the next spend overwrites it.
 		if tat, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return storage.RateDecision{}, fmt.Errorf("malformed TAT %q", v)
+			tat = 0
 		}
 	}
 	_, d := l.GCRA(time.Microsecond, tat, time.Now().UnixMicro(), 0)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/storage"
 )
@@ -43,11 +45,37 @@ func TestPeekMatchesScript(t *testing.T) {
 			t.Errorf("after %d spends of a burst of %d: peek allows", spent, l.Burst)
 		}
 	}
-	key := rateKey("peek-malformed")
+	// A stored value that is no number counts as no TAT, for both.
+	key := rateKey(fmt.Sprintf("peek-malformed-%d", time.Now().UnixNano()))
 	if err := s.c.Set(ctx, key, "soon", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if d, err := peekDecision(s.c.Get(ctx, key), l); err == nil {
-		t.Errorf("malformed TAT: %+v, want an error", d)
+	got, err := peekDecision(s.c.Get(ctx, key), l)
+	if err != nil || !got.Allowed || got.Remaining != l.Burst {
+		t.Errorf("malformed TAT: %+v, %v; want allowed with %d remaining", got, err, l.Burst)
+	}
+	if want, err := gcraDecision(gcraScript.Run(ctx, s.c, []string{key}, gcraArgs(l, 0)...)); err != nil || want.Remaining != got.Remaining {
+		t.Errorf("malformed TAT: script says %+v, %v; peek %+v", want, err, got)
+	}
+}
+
+// TestAutoPipelineDefault checks that New sends commands through the
+// pipeliner unless the URL says autopipeline=false, so that TestConformance
+// and TestConformanceWithoutAutoPipeline test the two paths they name.
+func TestAutoPipelineDefault(t *testing.T) {
+	url := testredis.Start(t)
+	for _, tc := range []struct {
+		url  string
+		want bool
+	}{{url, true}, {testredis.WithOption(t, url, "autopipeline", "false"), false}} {
+		s, err := New(t.Context(), tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got := s.c.(*goredis.AutoPipeliner)
+		_ = s.Close()
+		if got != tc.want {
+			t.Errorf("New(%s): commands through the pipeliner %v, want %v", tc.url, got, tc.want)
+		}
 	}
 }

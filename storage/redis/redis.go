@@ -163,12 +163,13 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the client and its connections.
 func (s *Store) Close() error {
+	var apErr error
 	if s.c != s.client {
 		// The pipeliner first: it sends what is queued before the
-		// connections go.
-		_ = s.c.Close()
+		// connections go. Its error reports commands it could not send.
+		apErr = s.c.Close()
 	}
-	if err := s.client.Close(); err != nil {
+	if err := errors.Join(apErr, s.client.Close()); err != nil {
 		return fmt.Errorf("redis: close: %w", err)
 	}
 	return nil

@@ -39,7 +39,7 @@ func TestConformance(t *testing.T) {
 // can talk to Redis.
 func TestConformanceWithoutAutoPipeline(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
-		return open(t, testredis.Start(t)+"?autopipeline=false").WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
+		return open(t, testredis.WithOption(t, testredis.Start(t), "autopipeline", "false")).WithJobQueue(t.Name() + "-" + time.Now().Format("150405.000000000"))
 	})
 }
 
@@ -157,7 +157,7 @@ func BenchmarkNonce(b *testing.B) {
 // BenchmarkNonceWithoutAutoPipeline is BenchmarkNonce with each command on
 // its own pooled round trip, for comparison.
 func BenchmarkNonceWithoutAutoPipeline(b *testing.B) {
-	s := open(b, testredis.Start(b)+"?autopipeline=false")
+	s := open(b, testredis.WithOption(b, testredis.Start(b), "autopipeline", "false"))
 	storagetest.BenchNonce(b, s)
 }
 

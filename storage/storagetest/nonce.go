@@ -287,12 +287,13 @@ func BenchNonce(b *testing.B, s storage.Store) {
 				i++
 			}
 		})
-		// parallel has one caller per CPU; parallel64 has 64, as many as
-		// the requests in flight under "acmegw bench --clients 64".
+		// parallel has one caller per CPU; parallel64 at least 64 (a
+		// multiple of the CPUs), as many as the requests in flight under
+		// "acmegw bench --clients 64".
 		for _, par := range []struct {
 			name string
 			per  int // callers per CPU
-		}{{"parallel", 1}, {"parallel64", max(64/runtime.GOMAXPROCS(0), 1)}} {
+		}{{"parallel", 1}, {"parallel64", (64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)}} {
 			b.Run(name+"/"+par.name, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(par.per)
