@@ -96,7 +96,7 @@ return false
 var updateJobScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
-local v = string.match(cur, '"version":(%d+)}$')
+local v = string.match(string.sub(cur, -40), '"version":(%d+)}$')
 if not v then v = cjson.decode(cur)['version'] end
 if tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
@@ -110,7 +110,7 @@ return 1
 var completeJobScript = goredis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return -1 end
-local v = string.match(cur, '"version":(%d+)}$')
+local v = string.match(string.sub(cur, -40), '"version":(%d+)}$')
 if not v then v = cjson.decode(cur)['version'] end
 if tonumber(v) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
