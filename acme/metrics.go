@@ -50,6 +50,11 @@ func newMetrics() *metrics {
 	return m
 }
 
+// Registerer is the registry behind the Server's /metrics, for series the
+// process keeps outside acme (serve's clock-skew gauge) to be served with
+// acme's own.
+func (s *Server) Registerer() prometheus.Registerer { return s.metrics.registry }
+
 func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }

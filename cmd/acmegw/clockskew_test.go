@@ -7,16 +7,12 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/acmegw/acmegw/internal/testlog"
 	"github.com/acmegw/acmegw/internal/testredis"
@@ -251,78 +247,6 @@ func TestClockSkewCheckStops(t *testing.T) {
 			t.Fatalf("cancel first %v: stop did not return", cancelFirst)
 		}
 		cancel()
-	}
-}
-
-// TestServeMetricsMergesClockSkewGauge scrapes withMetrics in front of a
-// handler that serves its own registry, as acme's Server does: /metrics
-// has both sets of series in the text and protobuf formats, and keeps the
-// inner response's request id; other paths and a failing inner /metrics
-// are passed on.
-func TestServeMetricsMergesClockSkewGauge(t *testing.T) {
-	inner := prometheus.NewRegistry()
-	requests := prometheus.NewCounter(prometheus.CounterOpts{Name: "acmegw_test_requests_total", Help: "Test requests."})
-	inner.MustRegister(requests)
-	requests.Add(3)
-	fail := false
-	mux := http.NewServeMux()
-	innerMetrics := promhttp.HandlerFor(inner, promhttp.HandlerOpts{})
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Request-Id", "rid-1")
-		if fail {
-			http.Error(w, "store down", http.StatusServiceUnavailable)
-			return
-		}
-		innerMetrics.ServeHTTP(w, r)
-	})
-	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
-	extra := prometheus.NewRegistry()
-	g := &clockSkewGauge{}
-	g.set(-1500 * time.Millisecond)
-	extra.MustRegister(g)
-	h := withMetrics(mux, extra, slog.New(slog.DiscardHandler))
-
-	get := func(path, accept string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodGet, path, nil)
-		if accept != "" {
-			r.Header.Set("Accept", accept)
-		}
-		r.Header.Set("Accept-Encoding", "identity")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
-	}
-
-	w := get("/metrics", "")
-	body := w.Body.String()
-	if w.Code != http.StatusOK || !strings.Contains(body, "acmegw_test_requests_total 3") || !strings.Contains(body, "acmegw_clock_skew_seconds -1.5") ||
-		!strings.Contains(body, "# HELP acmegw_clock_skew_seconds This instance's clock minus Redis's") {
-		t.Errorf("text scrape: %d\n%s", w.Code, body)
-	}
-	if id := w.Header().Get("X-Request-Id"); id != "rid-1" {
-		t.Errorf("text scrape: X-Request-Id %q, want the inner response's rid-1", id)
-	}
-
-	w = get("/metrics", string(expfmt.FmtProtoDelim))
-	dec := expfmt.NewDecoder(w.Body, expfmt.ResponseFormat(w.Header()))
-	names := map[string]bool{}
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err != nil {
-			break
-		}
-		names[mf.GetName()] = true
-	}
-	if !names["acmegw_test_requests_total"] || !names["acmegw_clock_skew_seconds"] {
-		t.Errorf("protobuf scrape (%s): families %v, want both", w.Header().Get("Content-Type"), names)
-	}
-
-	if w := get("/other", ""); w.Code != http.StatusTeapot {
-		t.Errorf("/other: %d, want the inner handler's 418", w.Code)
-	}
-	fail = true
-	if w := get("/metrics", ""); w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), "store down") {
-		t.Errorf("failing inner /metrics: %d %q, want 500 naming the inner error", w.Code, w.Body.String())
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -16,11 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/acmegw/acmegw/acme"
 	"github.com/acmegw/acmegw/issuer"
@@ -56,12 +50,6 @@ func serve(args []string) error {
 	}
 	warnIfEvicting(ctx, store, log)
 	defer store.Close()
-	// serve's own series (the clock-skew gauge), served on /metrics beside
-	// acme's, whose registry is acme's own.
-	metricsReg := prometheus.NewRegistry()
-	stopClockCheck := startClockSkewCheck(ctx, store, log, metricsReg, clockSkewInterval)
-	defer stopClockCheck() // runs before store.Close: the check loop reads the store
-
 	ca, err := local.Open(cfg.DataDir, local.Options{KeyType: cfg.CA.KeyType, Name: cfg.CA.Name, AlternateChain: cfg.CA.AlternateChain, CAAIdentities: cfg.CAAIdentities})
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)
@@ -92,6 +80,9 @@ func serve(args []string) error {
 	})
 	srv := acme.New(acmeConfig(cfg, store, validator, router, log, rateLimits))
 	defer srv.Close()
+	// The clock-skew gauge is served on acme's /metrics.
+	stopClockCheck := startClockSkewCheck(ctx, store, log, srv.Registerer(), clockSkewInterval)
+	defer stopClockCheck() // runs before store.Close: the check loop reads the store
 	// Issuance jobs: polling brands, retries, and jobs of crashed instances.
 	// They stop with ctx; srv.Close waits for them.
 	go srv.RunJobs(ctx)
@@ -105,7 +96,7 @@ func serve(args []string) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           withMetrics(srv, metricsReg, log),
+		Handler:           srv,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{tlsCert}, MinVersion: tls.VersionTLS12},
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -278,78 +269,4 @@ func displayHost(addr string) string {
 		host = "localhost"
 	}
 	return net.JoinHostPort(host, port)
-}
-
-// withMetrics serves GET /metrics with next's series and extra's together,
-// and passes every other request to next. It exists because the series
-// acme exports live in a registry acme keeps to itself: next (acme's
-// Server) is asked for them in the protobuf exposition format, they are
-// decoded and merged with extra's, and the result is encoded in whatever
-// format the scraper negotiated.
-func withMetrics(next http.Handler, extra prometheus.Gatherer, log *slog.Logger) http.Handler {
-	opts := promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/metrics" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		inner := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-			return gatherFrom(next, w, r)
-		})
-		promhttp.HandlerFor(prometheus.Gatherers{inner, extra}, opts).ServeHTTP(w, r)
-	})
-}
-
-// gatherFrom asks next for r's metrics in the delimited protobuf format and
-// decodes them. The request id next gives its response goes on w, so the
-// scrape's log line can still be found from the response.
-func gatherFrom(next http.Handler, w http.ResponseWriter, r *http.Request) ([]*dto.MetricFamily, error) {
-	req := r.Clone(r.Context())
-	req.Header.Set("Accept", string(expfmt.FmtProtoDelim))
-	req.Header.Del("Accept-Encoding") // decoded here; the outer handler compresses
-	rec := &bufferedResponse{header: http.Header{}, status: http.StatusOK}
-	next.ServeHTTP(rec, req)
-	if id := rec.header.Get("X-Request-Id"); id != "" {
-		w.Header().Set("X-Request-Id", id)
-	}
-	if rec.status != http.StatusOK {
-		return nil, fmt.Errorf("metrics: status %d: %s", rec.status, strings.TrimSpace(rec.body.String()))
-	}
-	if f := expfmt.ResponseFormat(rec.header); f.FormatType() != expfmt.TypeProtoDelim {
-		return nil, fmt.Errorf("metrics: content type %q, want delimited protobuf", rec.header.Get("Content-Type"))
-	}
-	dec := expfmt.NewDecoder(&rec.body, expfmt.FmtProtoDelim)
-	var families []*dto.MetricFamily
-	for {
-		mf := &dto.MetricFamily{}
-		if err := dec.Decode(mf); err != nil {
-			if errors.Is(err, io.EOF) {
-				return families, nil
-			}
-			return nil, fmt.Errorf("metrics: decoding: %w", err)
-		}
-		families = append(families, mf)
-	}
-}
-
-// bufferedResponse is an http.ResponseWriter that keeps the response, for
-// gatherFrom.
-type bufferedResponse struct {
-	header http.Header
-	status int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-
-func (b *bufferedResponse) WriteHeader(status int) {
-	if !b.wrote {
-		b.status, b.wrote = status, true
-	}
-}
-
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	b.WriteHeader(http.StatusOK)
-	return b.body.Write(p)
 }
