@@ -89,6 +89,8 @@ type env struct {
 	validator *hookValidator
 	http      *http.Client
 	dir       directoryDoc
+	// logs is what the server logged.
+	logs *testlog.Buffer
 
 	// httpTokens maps an http-01 token to its key authorization.
 	httpTokens sync.Map
@@ -186,7 +188,7 @@ func newEnv(t *testing.T, store storage.Store, opts ...envOption) *env {
 		}
 	})
 	t.Cleanup(func() { _ = store.Close() })
-	e := &env{store: store, dns: validationtest.NewDNSServer(t)}
+	e := &env{store: store, dns: validationtest.NewDNSServer(t), logs: logs}
 
 	h01 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")

@@ -30,6 +30,9 @@ type Problem struct {
 	location string
 	// storeFailure marks problems caused by the store, for metrics.
 	storeFailure bool
+	// cause is the error behind a server-side problem: logged for the
+	// operator, never sent to the client (it may name internal hosts).
+	cause error
 }
 
 func (p *Problem) Error() string { return p.Type + ": " + p.Detail }
@@ -118,6 +121,7 @@ func storeProblem(op string, err error) *Problem {
 	p.Status = http.StatusServiceUnavailable
 	p.retryAfter = 5 * time.Second
 	p.storeFailure = true
+	p.cause = err
 	return p
 }
 
@@ -161,7 +165,11 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 			rl.metrics.storeErrors.Inc()
 		}
 	}
-	logFrom(r).Log(r.Context(), level, "problem", "type", p.Type, "status", p.Status, "detail", p.Detail)
+	attrs := []any{"type", p.Type, "status", p.Status, "detail", p.Detail}
+	if p.cause != nil {
+		attrs = append(attrs, "err", p.cause)
+	}
+	logFrom(r).Log(r.Context(), level, "problem", attrs...)
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)

@@ -48,6 +48,7 @@ func rlEnv(t *testing.T, store storage.Store, limits acme.RateLimits) *env {
 	t.Helper()
 	e := newEnv(t, store)
 	logs := new(testlog.Buffer)
+	e.logs = logs
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("rate-limited server log:\n%s", logs)
@@ -412,6 +413,14 @@ func TestRateLimitStoreDown(t *testing.T) {
 	}
 	if _, err := st.GetAccountByThumbprint(t.Context(), thumbprint(t, ok.key.Public())); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("account stored although its limit could not be checked: %v", err)
+	}
+	// The operator reads the store's own error in the log; the client
+	// does not (it may name internal hosts).
+	if !strings.Contains(e.logs.String(), `err="connection refused"`) {
+		t.Errorf("the problem's log line does not carry the store's error:\n%s", e.logs)
+	}
+	if strings.Contains(string(r.Body), "connection refused") {
+		t.Errorf("the store's error reached the client: %s", r)
 	}
 }
 
