@@ -34,7 +34,9 @@ import (
 //     token or write a record, as if it had ended a moment earlier; every
 //     multi-step write already undoes itself on a later failure.
 //   - Pipelines the store builds ride the held connection as one contiguous
-//     batch; MULTI/EXEC transactions take a pooled connection as before.
+//     batch. MULTI/EXEC would take a pooled connection, so the store uses
+//     none: under thousands of clients the pool ran dry (see
+//     createOrderScript). Blocking commands also take one (none is used).
 //   - Resending: on one node and Sentinel, acmegw's default max_retries=-1
 //     still means a batch that lost its connection fails rather than being
 //     sent again. On a Cluster, go-redis resends up to max_redirects (3)

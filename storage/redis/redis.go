@@ -471,12 +471,14 @@ func (s *Store) UpdateAccount(ctx context.Context, a *storage.Account) error {
 
 // CreateOrder stores the order and its new authorizations at version 1
 // (setting their Version fields to 1) and appends the order's id to its
-// account's list, all in one MULTI/EXEC round trip. Each record is written
-// with SET NX; if any id was taken (ErrExists), the records this call did
-// write and its list entry are removed again. On a single node the whole
-// step is atomic; a cluster runs one MULTI per slot, so a reader may briefly
-// see some of the new records before the rest, which is harmless because
-// nothing refers to them until CreateOrder returns.
+// account's list. On one node (a single server or Sentinel) that is one
+// script (createOrderScript): all or nothing, and ErrExists, having written
+// nothing, if any id was taken. A Cluster cannot run it across slots: there
+// each record is written with SET NX, authorizations before the order, and
+// if any id was taken (ErrExists) the records this call did write and its
+// list entry are removed again; a reader may briefly see some of the new
+// records before the rest, which is harmless because nothing refers to
+// them until CreateOrder returns.
 func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*storage.Authorization) error {
 	return s.createOrder(ctx, o, authzs, "", 0)
 }
@@ -520,6 +522,15 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	}
 
 	listKey := accountOrdersKey(o.AccountID)
+	if _, cluster := s.client.(*goredis.ClusterClient); !cluster {
+		return s.createOrderScripted(ctx, o, authzs, keys, vals, listKey, indexKey, ttl, what)
+	}
+
+	// A Cluster refuses scripts and MULTI across slots, and the order, its
+	// authorizations, its account's list and the index each have their
+	// own. The authorizations are written first and the order only once
+	// they all stand, so an order is never stored without them: a crash in
+	// between leaves only authorizations nothing points at.
 	// cmds[0] is the order's SETNX, the rest its authorizations'; a nil
 	// entry was never sent.
 	cmds := make([]*goredis.BoolCmd, len(keys))
@@ -529,42 +540,24 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		}
 	}
 	listed := false
-	listAndIndex := func(p goredis.Pipeliner) {
-		p.RPush(ctx, listKey, o.ID)
-		if indexKey != "" {
-			p.Set(ctx, orderIndexKey(indexKey), o.ID, ttl)
-		}
-		listed = true
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		setNX(p, 1, len(keys))
+		return nil
+	})
+	allSet := true
+	for _, c := range cmds[1:] {
+		allSet = allSet && c.Val()
 	}
-	if _, cluster := s.client.(*goredis.ClusterClient); !cluster {
-		// One node: one transaction, so nothing is ever half-written.
-		_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-			setNX(p, 0, len(keys))
-			listAndIndex(p)
-			return nil
-		})
-	} else {
-		// A Cluster refuses MULTI across slots, and the order, its
-		// authorizations, its account's list and the index each have
-		// their own. The authorizations are written first and the order
-		// only once they all stand, so an order is never stored without
-		// them: a crash in between leaves only authorizations nothing
-		// points at.
+	if err == nil && allSet {
 		_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-			setNX(p, 1, len(keys))
+			setNX(p, 0, 1)
+			p.RPush(ctx, listKey, o.ID)
+			if indexKey != "" {
+				p.Set(ctx, orderIndexKey(indexKey), o.ID, ttl)
+			}
+			listed = true
 			return nil
 		})
-		allSet := true
-		for _, c := range cmds[1:] {
-			allSet = allSet && c.Val()
-		}
-		if err == nil && allSet {
-			_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-				setNX(p, 0, 1)
-				listAndIndex(p)
-				return nil
-			})
-		}
 	}
 	if err != nil {
 		// The outcome is unknown (e.g. a lost connection), so nothing is
@@ -584,10 +577,7 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		}
 	}
 	if taken == "" {
-		o.Version = 1
-		for _, a := range authzs {
-			a.Version = 1
-		}
+		setCreated(o, authzs)
 		return nil
 	}
 
@@ -606,6 +596,75 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 		return fmt.Errorf("redis: create %s: key %s: %w (and rollback failed: %v)", what, taken, storage.ErrExists, rbErr)
 	}
 	return fmt.Errorf("redis: create %s: key %s: %w", what, taken, storage.ErrExists)
+}
+
+// createOrderScript stores an order and its authorizations on one node, all
+// or nothing: KEYS are the n records (order first), the account's order
+// list and, if given, the reuse index; ARGV are n, the records' JSON, the
+// order's id and, with the index, its expiry in ms (0: none). It returns 0 after writing, or the
+// 1-based position of a record key that exists, having written nothing.
+//
+// It replaces a MULTI transaction: go-redis sends MULTI on a connection of
+// its pool, apart from the automatic pipeline, and with thousands of
+// clients creating orders at once the pool ran dry and newOrder failed
+// with "connection pool timeout"; a script travels in the pipeline like
+// any other command, and needs no rollback.
+var createOrderScript = goredis.NewScript(`
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[i]) == 1 then return i end
+end
+for i = 1, n do redis.call('SET', KEYS[i], ARGV[i + 1]) end
+local id = ARGV[n + 2]
+redis.call('RPUSH', KEYS[n + 1], id)
+if KEYS[n + 2] then
+  local ttl = tonumber(ARGV[n + 3])
+  if ttl > 0 then redis.call('SET', KEYS[n + 2], id, 'PX', ttl) else redis.call('SET', KEYS[n + 2], id) end
+end
+return 0
+`)
+
+// createOrderScripted is createOrder on one node (a single server or
+// Sentinel): createOrderScript in one round trip.
+func (s *Store) createOrderScripted(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, keys []string, vals [][]byte, listKey, indexKey string, ttl time.Duration, what string) error {
+	n := len(keys)
+	scriptKeys := append(keys[:n:n], listKey)
+	args := make([]any, 0, n+3)
+	args = append(args, n)
+	for _, v := range vals {
+		args = append(args, v)
+	}
+	args = append(args, o.ID)
+	if indexKey != "" {
+		scriptKeys = append(scriptKeys, orderIndexKey(indexKey))
+		ms := int64(0) // no expiry
+		if ttl > 0 {
+			ms = max(ttl.Milliseconds(), 1)
+		}
+		args = append(args, ms)
+	}
+	taken, err := createOrderScript.Run(ctx, s.c, scriptKeys, args...).Int()
+	if err != nil {
+		// The outcome is unknown (e.g. a lost connection); ids are
+		// random, a retry uses fresh ones.
+		return fmt.Errorf("redis: create %s: %w", what, err)
+	}
+	if taken != 0 {
+		if taken < 1 || taken > n {
+			return fmt.Errorf("redis: create %s: script answered %d", what, taken)
+		}
+		return fmt.Errorf("redis: create %s: key %s: %w", what, keys[taken-1], storage.ErrExists)
+	}
+	setCreated(o, authzs)
+	return nil
+}
+
+// setCreated gives a just-stored order and its authorizations version 1.
+func setCreated(o *storage.Order, authzs []*storage.Authorization) {
+	o.Version = 1
+	for _, a := range authzs {
+		a.Version = 1
+	}
 }
 
 // GetOrder returns the order with the given id.

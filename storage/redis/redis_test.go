@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -231,5 +233,40 @@ func TestEvictionPolicy(t *testing.T) {
 	}
 	if p, err := s.EvictionPolicy(t.Context()); err != nil || p != "volatile-ttl" {
 		t.Fatalf("EvictionPolicy = %q, %v; want volatile-ttl", p, err)
+	}
+}
+
+// TestCreateOrderBesidePool creates orders from many goroutines while the
+// store's only pooled connection is held elsewhere: order creation must
+// travel in the automatic pipeline like every other command, not wait for a
+// pooled connection (a MULTI transaction did, and thousands of concurrent
+// newOrders ran the pool dry: "connection pool timeout").
+func TestCreateOrderBesidePool(t *testing.T) {
+	url := testredis.WithOption(t, testredis.WithOption(t, testredis.Start(t), "pool_size", "1"), "pool_timeout", "200ms")
+	s := open(t, url)
+	ctx := t.Context()
+	// Blocking commands are never pipelined: BLPOP holds a pooled
+	// connection for its whole timeout.
+	held := make(chan error, 1)
+	go func() { held <- s.HoldPooledConnection(ctx, 2*time.Second) }()
+	time.Sleep(100 * time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Go(func() {
+			o := &storage.Order{ID: fmt.Sprintf("%s-%d", t.Name(), i), AccountID: "acct-" + t.Name(), Status: storage.StatusPending,
+				Expires: time.Now().Add(time.Hour), CreatedAt: time.Now()}
+			errs <- s.CreateOrder(ctx, o, nil)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("CreateOrder while the pool is busy: %v", err)
+		}
+	}
+	if err := <-held; err != nil {
+		t.Fatalf("holding the pooled connection: %v", err)
 	}
 }
