@@ -9,6 +9,7 @@
 // and CreateOrder (order, authorizations and the account's order list), span
 // slots by nature, so they are built from single-key atomic steps with
 // rollback rather than from one cross-slot transaction; see those methods.
+// (On one node, where slots do not matter, CreateOrder is one script.)
 // Every call costs a constant number of round trips and no request path uses
 // KEYS or SCAN.
 package redis
@@ -485,8 +486,9 @@ func (s *Store) CreateOrder(ctx context.Context, o *storage.Order, authzs []*sto
 
 // CreateOrderIndexed is CreateOrder that also points the order-index key
 // at the new order until ttl passes, in the same round trip. Should the
-// order's id turn out taken, the index entry stays: entries are hints
-// that readers check against the order.
+// order's id turn out taken, nothing is written on one node; on a Cluster
+// the index entry may stay: entries are hints that readers check against
+// the order.
 func (s *Store) CreateOrderIndexed(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, key string, ttl time.Duration) error {
 	if key == "" || ttl <= 0 {
 		return fmt.Errorf("redis: create order: index key %q with ttl %v", key, ttl)
@@ -522,13 +524,16 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	}
 
 	listKey := accountOrdersKey(o.AccountID)
-	if _, cluster := s.client.(*goredis.ClusterClient); !cluster {
+	if _, oneNode := s.client.(*goredis.Client); oneNode {
+		// A single server or Sentinel's failover client: one node holds
+		// every key.
 		return s.createOrderScripted(ctx, o, authzs, keys, vals, listKey, indexKey, ttl, what)
 	}
 
 	// A Cluster refuses scripts and MULTI across slots, and the order, its
 	// authorizations, its account's list and the index each have their
-	// own. The authorizations are written first and the order only once
+	// own (a Ring, from NewFromClient, would run a script on the shard of
+	// its first key only). The authorizations are written first and the order only once
 	// they all stand, so an order is never stored without them: a crash in
 	// between leaves only authorizations nothing points at.
 	// cmds[0] is the order's SETNX, the rest its authorizations'; a nil
@@ -625,7 +630,7 @@ return 0
 `)
 
 // createOrderScripted is createOrder on one node (a single server or
-// Sentinel): createOrderScript in one round trip.
+// Sentinel's failover client): createOrderScript in one round trip.
 func (s *Store) createOrderScripted(ctx context.Context, o *storage.Order, authzs []*storage.Authorization, keys []string, vals [][]byte, listKey, indexKey string, ttl time.Duration, what string) error {
 	n := len(keys)
 	scriptKeys := append(keys[:n:n], listKey)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,19 +243,37 @@ func TestEvictionPolicy(t *testing.T) {
 // pooled connection (a MULTI transaction did, and thousands of concurrent
 // newOrders ran the pool dry: "connection pool timeout").
 func TestCreateOrderBesidePool(t *testing.T) {
-	url := testredis.WithOption(t, testredis.WithOption(t, testredis.Start(t), "pool_size", "1"), "pool_timeout", "200ms")
+	// A server of its own: one node (the script path), and the test's own
+	// pool and pipeline settings whatever ACMEGW_TEST_REDIS_URL says.
+	srv := testredis.StartServer(t)
+	url := srv.URL() + "?autopipeline=true&pool_size=1&pool_timeout=200ms"
 	s := open(t, url)
 	ctx := t.Context()
 	// Blocking commands are never pipelined: BLPOP holds a pooled
 	// connection for its whole timeout.
 	held := make(chan error, 1)
-	go func() { held <- s.HoldPooledConnection(ctx, 2*time.Second) }()
-	time.Sleep(100 * time.Millisecond)
+	go func() { held <- s.HoldPooledConnection(ctx, 3*time.Second) }()
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	defer raw.Close()
+	for deadline := time.Now().Add(2 * time.Second); ; {
+		list, err := raw.ClientList(ctx).Result()
+		if err != nil {
+			t.Fatalf("CLIENT LIST: %v", err)
+		}
+		if strings.Contains(list, "cmd=blpop") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pooled connection is not blocked in BLPOP:\n%s", list)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	run := fmt.Sprintf("%s-%d", t.Name(), time.Now().UnixNano())
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for i := range 32 {
 		wg.Go(func() {
-			o := &storage.Order{ID: fmt.Sprintf("%s-%d", t.Name(), i), AccountID: "acct-" + t.Name(), Status: storage.StatusPending,
+			o := &storage.Order{ID: fmt.Sprintf("%s-%d", run, i), AccountID: "acct-" + run, Status: storage.StatusPending,
 				Expires: time.Now().Add(time.Hour), CreatedAt: time.Now()}
 			errs <- s.CreateOrder(ctx, o, nil)
 		})
