@@ -17,6 +17,11 @@ import (
 // within twice this of each other, well inside that minute.
 const maxClockSkew = 10 * time.Second
 
+// clockSkewBack is how close the clocks must come again before a skew that
+// went beyond maxClockSkew counts as over: a skew hovering at the limit
+// would otherwise log a warning and its end at every check.
+const clockSkewBack = maxClockSkew * 4 / 5
+
 // clockSkewInterval is how often serve re-reads Redis's clock after the
 // start-up check: clocks drift, or get stepped, while an instance runs,
 // and a rate-limit check that spends nothing decides on this instance's
@@ -114,9 +119,9 @@ func (m *clockSkewMonitor) check(ctx context.Context, now time.Time) {
 	case msg != "" && now.Sub(m.warnedAt) >= clockSkewReminder:
 		m.warnedAt = now
 		m.log.Warn(msg, "clock_skew", rounded, "skewed_for", now.Sub(m.skewedSince).Round(time.Second))
-	case msg == "" && m.skewed:
+	case m.skewed && skew.Abs() <= clockSkewBack:
 		m.skewed = false
-		m.log.Info("this instance's clock is back within "+maxClockSkew.String()+" of Redis's",
+		m.log.Info("this instance's clock is back within "+clockSkewBack.String()+" of Redis's",
 			"clock_skew", rounded, "skewed_for", now.Sub(m.skewedSince).Round(time.Second))
 	default:
 		m.log.Debug("clock checked against Redis's", "clock_skew", rounded)
