@@ -533,9 +533,9 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 	// A Cluster refuses scripts and MULTI across slots, and the order, its
 	// authorizations, its account's list and the index each have their
 	// own (a Ring, from NewFromClient, would run a script on the shard of
-	// its first key only). The authorizations are written first and the order only once
-	// they all stand, so an order is never stored without them: a crash in
-	// between leaves only authorizations nothing points at.
+	// its first key only). The authorizations are written first and the
+	// order only once they all stand, so an order is never stored without
+	// them: a crash in between leaves only authorizations nothing points at.
 	// cmds[0] is the order's SETNX, the rest its authorizations'; a nil
 	// entry was never sent.
 	cmds := make([]*goredis.BoolCmd, len(keys))
@@ -606,8 +606,9 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 // createOrderScript stores an order and its authorizations on one node, all
 // or nothing: KEYS are the n records (order first), the account's order
 // list and, if given, the reuse index; ARGV are n, the records' JSON, the
-// order's id and, with the index, its expiry in ms (0: none). It returns 0 after writing, or the
-// 1-based position of a record key that exists, having written nothing.
+// order's id and, with the index, its expiry in ms (0: none). It returns 0
+// after writing, or the 1-based position of a record key that exists,
+// having written nothing.
 //
 // It replaces a MULTI transaction: go-redis sends MULTI on a connection of
 // its pool, apart from the automatic pipeline, and with thousands of
