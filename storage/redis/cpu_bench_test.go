@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/storage/storagetest"
 )
 
@@ -19,10 +16,7 @@ import (
 // included). A shortcut or a slip in a script shows in the second (see
 // casScript).
 func BenchmarkWrites(b *testing.B) {
-	srv := testredis.StartServer(b)
-	s := open(b, srv.URL())
-	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	b.Cleanup(func() { _ = raw.Close() })
+	s, raw := openPrivate(b, "")
 	info := func(b *testing.B, section string) map[string]string {
 		reply, err := raw.Info(b.Context(), section).Result()
 		if err != nil {

@@ -4,9 +4,6 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/acmegw/acmegw/internal/testredis"
 	"github.com/acmegw/acmegw/storage"
 )
 
@@ -15,10 +12,7 @@ import (
 // back on EVAL by itself, so the store resends what met NOSCRIPT, and the
 // refund of a refused batch too.
 func TestSpendRateLimitsNoScript(t *testing.T) {
-	srv := testredis.StartServer(t)
-	s := open(t, srv.URL())
-	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = raw.Close() })
+	s, raw := openPrivate(t, "")
 	ctx := t.Context()
 	l := storage.RateLimit{Count: 2, Period: time.Hour}
 	batch := []storage.RateSpend{{Key: "a", Limit: l, Cost: 1}, {Key: "b", Limit: l, Cost: 2}}

@@ -28,6 +28,22 @@ func open(t testing.TB, url string) *redis.Store {
 	return s
 }
 
+// openPrivate starts a redis-server of the test's own, opens the store on
+// it (with query, if not empty, as URL options) and returns a plain client
+// too, to look at what the store wrote.
+func openPrivate(tb testing.TB, query string) (*redis.Store, *goredis.Client) {
+	tb.Helper()
+	srv := testredis.StartServer(tb)
+	url := srv.URL()
+	if query != "" {
+		url += "?" + query
+	}
+	s := open(tb, url)
+	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
+	tb.Cleanup(func() { _ = raw.Close() })
+	return s, raw
+}
+
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store {
 		// A queue of its own per subtest: the job cases ask for "the next
@@ -245,16 +261,12 @@ func TestEvictionPolicy(t *testing.T) {
 func TestCreateOrderBesidePool(t *testing.T) {
 	// A server of its own: one node (the script path), and the test's own
 	// pool and pipeline settings whatever ACMEGW_TEST_REDIS_URL says.
-	srv := testredis.StartServer(t)
-	url := srv.URL() + "?autopipeline=true&pool_size=1&pool_timeout=200ms"
-	s := open(t, url)
+	s, raw := openPrivate(t, "autopipeline=true&pool_size=1&pool_timeout=200ms")
 	ctx := t.Context()
 	// Blocking commands are never pipelined: BLPOP holds a pooled
 	// connection for its whole timeout.
 	held := make(chan error, 1)
 	go func() { held <- s.HoldPooledConnection(ctx, 3*time.Second) }()
-	raw := goredis.NewClient(&goredis.Options{Addr: srv.Addr()})
-	defer raw.Close()
 	for deadline := time.Now().Add(2 * time.Second); ; {
 		list, err := raw.ClientList(ctx).Result()
 		if err != nil {
