@@ -41,6 +41,7 @@ func serve(args []string) error {
 		return err
 	}
 	redis.SetLogger(log)
+	tuneGC(os.DirFS("/"), log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
