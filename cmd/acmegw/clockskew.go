@@ -100,7 +100,8 @@ func (m *clockSkewMonitor) run(ctx context.Context, ticks <-chan time.Time) {
 
 // check measures the skew once, at now, updates the gauge and logs a change.
 // A failed read (Redis services may refuse TIME) is no news: it keeps the
-// gauge and the state of the last good measurement.
+// gauge and the state of the last good measurement, and the gauge's
+// timestamp series shows how old that is.
 func (m *clockSkewMonitor) check(ctx context.Context, now time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -109,7 +110,7 @@ func (m *clockSkewMonitor) check(ctx context.Context, now time.Time) {
 		m.log.Debug("could not read Redis's clock", "err", err)
 		return
 	}
-	m.gauge.set(skew)
+	m.gauge.set(skew, now)
 	rounded := skew.Round(time.Millisecond)
 	msg := clockSkewWarning(skew)
 	switch {
@@ -144,30 +145,40 @@ var clockSkewDesc = prometheus.NewDesc("acmegw_clock_skew_seconds",
 		"nonce replay protection and rate-limit checks need it within "+maxClockSkew.String()+". Absent until a measurement succeeds.",
 	nil, nil)
 
-// clockSkewGauge is the acmegw_clock_skew_seconds gauge. Unlike a
-// prometheus.Gauge it reports nothing until the first measurement, so a
-// Redis that refuses TIME does not read as a perfectly synchronized one.
+var clockSkewMeasuredDesc = prometheus.NewDesc("acmegw_clock_skew_measured_timestamp_seconds",
+	"When acmegw_clock_skew_seconds was last measured, in Unix seconds. A failed read of Redis's clock keeps the last "+
+		"measurement, so alert on its age (time() minus this) as well as on the skew.",
+	nil, nil)
+
+// clockSkewGauge is the acmegw_clock_skew_seconds gauge and the time it was
+// measured. Unlike a prometheus.Gauge it reports nothing until the first
+// measurement, so a Redis that refuses TIME does not read as a perfectly
+// synchronized one.
 type clockSkewGauge struct {
 	mu       sync.Mutex
-	measured bool
+	measured time.Time // zero until the first measurement
 	skew     time.Duration
 }
 
-func (g *clockSkewGauge) set(skew time.Duration) {
+func (g *clockSkewGauge) set(skew time.Duration, at time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.measured, g.skew = true, skew
+	g.measured, g.skew = at, skew
 }
 
 // Describe implements prometheus.Collector.
-func (g *clockSkewGauge) Describe(ch chan<- *prometheus.Desc) { ch <- clockSkewDesc }
+func (g *clockSkewGauge) Describe(ch chan<- *prometheus.Desc) {
+	ch <- clockSkewDesc
+	ch <- clockSkewMeasuredDesc
+}
 
 // Collect implements prometheus.Collector.
 func (g *clockSkewGauge) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	measured, skew := g.measured, g.skew
 	g.mu.Unlock()
-	if measured {
+	if !measured.IsZero() {
 		ch <- prometheus.MustNewConstMetric(clockSkewDesc, prometheus.GaugeValue, skew.Seconds())
+		ch <- prometheus.MustNewConstMetric(clockSkewMeasuredDesc, prometheus.GaugeValue, float64(measured.UnixNano())/1e9)
 	}
 }

@@ -81,13 +81,19 @@ func (s *skewStore) ClockSkew(context.Context) (time.Duration, error) {
 // skewGauge reads acmegw_clock_skew_seconds from reg; ok is false when
 // reg has no such series.
 func skewGauge(t *testing.T, reg prometheus.Gatherer) (seconds float64, ok bool) {
+	return gaugeValue(t, reg, "acmegw_clock_skew_seconds")
+}
+
+// gaugeValue reads the single series of the gauge name from reg; ok is
+// false when reg has no such series.
+func gaugeValue(t *testing.T, reg prometheus.Gatherer, name string) (v float64, ok bool) {
 	t.Helper()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatalf("gathering metrics: %v", err)
 	}
 	for _, f := range families {
-		if f.GetName() == "acmegw_clock_skew_seconds" && len(f.GetMetric()) == 1 {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
 			return f.GetMetric()[0].GetGauge().GetValue(), true
 		}
 	}
@@ -130,6 +136,9 @@ func TestWarnsWhenClockSkewed(t *testing.T) {
 		}
 		if !math.IsNaN(c.gauge) && (!ok || v != c.gauge) {
 			t.Errorf("%s: acmegw_clock_skew_seconds = %v (present %v), want %v", c.name, v, ok, c.gauge)
+		}
+		if _, ok := gaugeValue(t, reg, "acmegw_clock_skew_measured_timestamp_seconds"); ok == math.IsNaN(c.gauge) {
+			t.Errorf("%s: acmegw_clock_skew_measured_timestamp_seconds present %v, want it with the skew", c.name, ok)
 		}
 	}
 }
@@ -182,6 +191,14 @@ func TestClockSkewLoggedOnChange(t *testing.T) {
 		}
 		if v, ok := skewGauge(t, reg); !ok || v != step.gauge {
 			t.Errorf("%s: acmegw_clock_skew_seconds = %v (present %v), want %v", step.name, v, ok, step.gauge)
+		}
+		// A failed read keeps the last measurement's time, so its age shows.
+		measuredAt := t0.Add(step.at)
+		if step.err != nil {
+			measuredAt = t0.Add(62 * time.Minute)
+		}
+		if v, ok := gaugeValue(t, reg, "acmegw_clock_skew_measured_timestamp_seconds"); !ok || v != float64(measuredAt.Unix()) {
+			t.Errorf("%s: acmegw_clock_skew_measured_timestamp_seconds = %v (present %v), want %v", step.name, v, ok, measuredAt.Unix())
 		}
 	}
 }
