@@ -22,7 +22,7 @@ const benchUsage = `Usage:
   acmegw bench --directory URL [--ca-cert root.pem | --insecure] --dns-listen 127.0.0.1:PORT
                [--clients 64] [--duration 30s | --certificates N] [--server-pid PID[,PID...]]
                [--names-per-cert 1] [--key-type ec256] [--json out.json] [flags]
-  acmegw bench compare [--out FILE] RESULT.json...
+  acmegw bench compare [--out FILE] [--no-ratio] RESULT.json...
 
 bench runs concurrent ACME clients, each with its own account, that loop
 full dns-01 issuances against the server and reports certificates/s, time to
@@ -30,8 +30,8 @@ certificate, per-endpoint latency, errors by problem type and, with
 --server-pid, the server's CPU time per certificate and memory. The bench
 answers dns-01 from its own DNS server on --dns-listen: start the server under
 test with that address as its resolver (acmegw --dns-resolver, Pebble
--dnsserver). compare prints saved --json results side by side as Markdown,
-certificates/s relative to the last one.
+-dnsserver). compare prints saved --json results side by side as Markdown, with
+certificates/s relative to the last one unless --no-ratio.
 
 Flags:
 `
@@ -153,6 +153,7 @@ func writeJSONFile(path string, v any) error {
 func benchCompare(args []string) error {
 	fs := flag.NewFlagSet("bench compare", flag.ContinueOnError)
 	out := fs.String("out", "", "write the Markdown here instead of stdout")
+	noRatio := fs.Bool("no-ratio", false, "leave out the certificates/s ratio to the last result (for runs of one server at different loads)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -183,5 +184,5 @@ func benchCompare(args []string) error {
 		defer f.Close()
 		w = f
 	}
-	return bench.WriteComparison(w, results)
+	return bench.WriteComparison(w, results, !*noRatio)
 }

@@ -126,6 +126,13 @@ func TestBenchCommand(t *testing.T) {
 			t.Errorf("comparison lacks %q:\n%s", want, md)
 		}
 	}
+	md, err = exec.Command(binary, "bench", "compare", "--no-ratio", out, out).CombinedOutput()
+	if err != nil {
+		t.Fatalf("acmegw bench compare --no-ratio: %v\n%s", err, md)
+	}
+	if !strings.Contains(string(md), "**certificates/s**") || strings.Contains(string(md), "relative to") {
+		t.Errorf("comparison with --no-ratio has no table or still a ratio row:\n%s", md)
+	}
 }
 
 // freeUDPTCPPort finds a loopback port free for both UDP and TCP.

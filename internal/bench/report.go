@@ -64,10 +64,11 @@ func ms(v float64) string {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
-// WriteComparison prints a Markdown table of results side by side; when
-// there are two or more, the last row gives each one's certs/s relative
-// to the last result (the baseline).
-func WriteComparison(w io.Writer, results []*Result) error {
+// WriteComparison prints a Markdown table of results side by side; with
+// ratio and two or more results, the last row gives each one's certs/s
+// relative to the last result (the baseline). Without ratio there is no
+// such row: runs of one server at different loads have no baseline.
+func WriteComparison(w io.Writer, results []*Result, ratio bool) error {
 	var b strings.Builder
 	names := make([]string, len(results))
 	for i, r := range results {
@@ -150,7 +151,7 @@ func WriteComparison(w io.Writer, results []*Result) error {
 		}
 		return fmt.Sprintf("%d (%s)", r.ErrorsTotal, strings.Join(parts, ", "))
 	})
-	if len(results) >= 2 {
+	if ratio && len(results) >= 2 {
 		base := results[len(results)-1]
 		row("certificates/s relative to "+names[len(names)-1], func(r *Result) string {
 			if base.CertsPerSecond == 0 {
