@@ -15,7 +15,8 @@ import (
 // defaultGCPercent is the GOGC that serve runs with unless GOGC is set.
 // With Redis the live heap is a few MB (caches and requests in flight), so
 // Go's default of 100 collects many times a second under load: 5–8% of the
-// server's CPU went to marking (docs/BENCHMARKS.md). At 400 it collects a
+// server's CPU went to marking (pprof under acmegw bench, 64 clients). At
+// 400 it collects a
 // quarter as often; the heap grows to five times what is live instead of
 // twice (resident memory 59 -> 100 MiB at 64 busy clients, 226 -> 424 MiB
 // at 1024, where every connection holds buffers).
@@ -49,28 +50,34 @@ func tuneGC(sys fs.FS, log *slog.Logger) {
 }
 
 // availableMemory is the memory this process may use, in bytes: the
-// cgroup's limit (v2 memory.max, or v1 memory.limit_in_bytes) when there is
-// one below the machine's, else the machine's MemTotal. sys is the root
-// file system ("/" in production); 0 means unknown.
+// cgroup's limit when there is one below the machine's, else the machine's
+// MemTotal. sys is the root file system ("/" in production); 0 means
+// unknown.
 func availableMemory(sys fs.FS) int64 {
 	total := memTotal(sys)
+	if limit := cgroupMemoryLimit(sys); limit > 0 && (total == 0 || limit < total) {
+		return limit
+	}
+	return total
+}
+
+// cgroupMemoryLimit is the memory limit of this process's cgroup (v2
+// memory.max, or v1 memory.limit_in_bytes), 0 for none or unknown. v2 says
+// "max" for no limit; v1 gives a huge number instead, which availableMemory
+// finds above the machine's memory.
+func cgroupMemoryLimit(sys fs.FS) int64 {
 	for _, name := range []string{"sys/fs/cgroup/memory.max", "sys/fs/cgroup/memory/memory.limit_in_bytes"} {
 		b, err := fs.ReadFile(sys, name)
 		if err != nil {
 			continue
 		}
-		v := strings.TrimSpace(string(b))
-		if v == "max" {
-			break
+		limit, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || limit <= 0 {
+			return 0
 		}
-		limit, err := strconv.ParseInt(v, 10, 64)
-		// cgroup v1 reports "no limit" as a huge page-aligned number.
-		if err == nil && limit > 0 && (total == 0 || limit < total) {
-			return limit
-		}
-		break
+		return limit
 	}
-	return total
+	return 0
 }
 
 // memTotal is /proc/meminfo's MemTotal in bytes, 0 when unreadable.
