@@ -159,7 +159,8 @@ func TestInterop(t *testing.T) {
 		Clients: names,
 		Servers: servers,
 		Fixes:   interopFixes,
-		Preface: "Variants, run by hand and not in this table: `ACMEGW_INTEROP_STORE=redis` puts the acmegw lanes on Redis; " +
+		Preface: "Variants, set in the environment of `./scripts/interop` (the line above says which this table ran; " +
+			"`./scripts/test` runs the memory store with the built-in CA): `ACMEGW_INTEROP_STORE=redis` puts the acmegw lanes on Redis; " +
 			"`ACMEGW_INTEROP_SLOW=2s` sends acmegw's default profile to a brand that issues 2 s after finalize, " +
 			"so every client polls a `processing` order through `Retry-After` and `Location`; " +
 			"`ACMEGW_INTEROP_CLIENTS` and `ACMEGW_INTEROP_FLOWS` pick a subset (no report then).",
