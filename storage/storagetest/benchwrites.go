@@ -10,9 +10,10 @@ import (
 
 // BenchWrites benchmarks the writes every certificate makes, one caller at
 // a time: the compare-and-swap updates of an order and of an authorization
-// (four per certificate between them) and a rate-limit spend (three). Each
-// of costs, by unit, is read before and after each benchmark and its growth
-// per operation is reported: a Redis store passes the server's CPU time and
+// (four per certificate between them) and a rate-limit spend (three).
+// costs maps a unit to a reading of some cumulative cost; each is read
+// before and after every benchmark, and its growth per operation is
+// reported under that unit. A Redis store passes the server's CPU time and
 // its time in scripts, which a Go benchmark cannot see otherwise (the
 // scripts run inside redis-server).
 func BenchWrites(b *testing.B, s storage.Store, costs map[string]func(b *testing.B) float64) {
