@@ -16,9 +16,8 @@ import (
 // With Redis the live heap is a few MB (caches and requests in flight), so
 // Go's default of 100 collects many times a second under load: 5–8% of the
 // server's CPU went to marking (pprof under acmegw bench, 64 clients). At
-// 400 it collects a
-// quarter as often; the heap grows to five times what is live instead of
-// twice (resident memory 59 -> 100 MiB at 64 busy clients, 226 -> 424 MiB
+// 400 it collects a quarter as often; the heap grows to five times what is
+// live instead of twice (resident memory 59 -> 100 MiB at 64 busy clients, 226 -> 424 MiB
 // at 1024, where every connection holds buffers).
 const defaultGCPercent = 400
 

@@ -51,7 +51,6 @@ func serve(args []string) error {
 	}
 	warnIfEvicting(ctx, store, log)
 	defer store.Close()
-
 	ca, err := local.Open(cfg.DataDir, local.Options{KeyType: cfg.CA.KeyType, Name: cfg.CA.Name, AlternateChain: cfg.CA.AlternateChain, CAAIdentities: cfg.CAAIdentities})
 	if err != nil {
 		return fmt.Errorf("built-in CA: %w", err)

@@ -606,7 +606,7 @@ func (s *Store) createOrder(ctx context.Context, o *storage.Order, authzs []*sto
 // createOrderScript stores an order and its authorizations on one node, all
 // or nothing: KEYS are the n records (order first), the account's order
 // list and, if given, the reuse index; ARGV are n, the records' JSON, the
-// order's id and, with the index, its expiry in ms (0: none). It returns 0
+// order's id and, with the index, its expiry in ms. It returns 0
 // after writing, or the 1-based position of a record key that exists,
 // having written nothing.
 //
@@ -623,10 +623,7 @@ end
 for i = 1, n do redis.call('SET', KEYS[i], ARGV[i + 1]) end
 local id = ARGV[n + 2]
 redis.call('RPUSH', KEYS[n + 1], id)
-if KEYS[n + 2] then
-  local ttl = tonumber(ARGV[n + 3])
-  if ttl > 0 then redis.call('SET', KEYS[n + 2], id, 'PX', ttl) else redis.call('SET', KEYS[n + 2], id) end
-end
+if KEYS[n + 2] then redis.call('SET', KEYS[n + 2], id, 'PX', ARGV[n + 3]) end
 return 0
 `)
 
@@ -642,12 +639,9 @@ func (s *Store) createOrderScripted(ctx context.Context, o *storage.Order, authz
 	}
 	args = append(args, o.ID)
 	if indexKey != "" {
+		// CreateOrderIndexed has made sure ttl > 0.
 		scriptKeys = append(scriptKeys, orderIndexKey(indexKey))
-		ms := int64(0) // no expiry
-		if ttl > 0 {
-			ms = max(ttl.Milliseconds(), 1)
-		}
-		args = append(args, ms)
+		args = append(args, max(ttl.Milliseconds(), 1))
 	}
 	taken, err := createOrderScript.Run(ctx, s.c, scriptKeys, args...).Int()
 	if err != nil {
